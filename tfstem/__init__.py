@@ -1,0 +1,47 @@
+"""tfstem: restoration and denoising of electron-microscopy images with TensorFlow/Keras 3.
+
+Public API::
+
+    import tfstem
+    clean = tfstem.restore(image)                 # r_em/hrstem CGRDN by default
+    model = tfstem.load_model("r_em/hrtem")      # a keras.Model, raw intensities in and out
+    tfstem.list_models()                          # what can be loaded
+
+Sub-packages are imported on first use (``tfstem.synth``, ``tfstem.noise2atom``, ``tfstem.n2v``,
+``tfstem.metrics``, ``tfstem.baselines``) so that ``import tfstem`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tfstem._version import __version__
+
+__all__ = ["__version__", "restore", "load_model", "list_models"]
+
+_LAZY_ATTRIBUTES = {
+    "restore": ("tfstem.restore", "restore"),
+    "load_model": ("tfstem.registry", "load_model"),
+    "list_models": ("tfstem.registry", "list_models"),
+}
+_LAZY_MODULES = {
+    "baselines", "cli", "export", "io", "losses", "metrics", "nets", "registry", "synth", "train",
+    "noise2atom", "n2v",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRIBUTES:
+        module_name, attribute = _LAZY_ATTRIBUTES[name]
+        value = getattr(importlib.import_module(module_name), attribute)
+        globals()[name] = value
+        return value
+    if name in _LAZY_MODULES:
+        module = importlib.import_module(f"tfstem.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'tfstem' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_ATTRIBUTES) | _LAZY_MODULES)

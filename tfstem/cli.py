@@ -1,0 +1,173 @@
+"""The ``tfstem`` command line: ``tfstem restore | export | simulate | train | evaluate | models``.
+
+Errors a user can fix (bad file, bad shape, unknown model, existing output) print one line on stderr
+and exit with status 2.
+
+Method-specific sub-commands live beside their code: ``tfstem train METHOD`` calls
+``tfstem.train.<METHOD>.add_cli_arguments(parser)`` and ``run_cli(args)``; ``tfstem simulate`` calls
+``tfstem.synth.cli``; ``tfstem evaluate`` calls ``tfstem.evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+EXIT_USAGE = 2
+
+TRAINERS = {
+    "cgrdn": "tfstem.train.cgrdn",
+    "noise2atom": "tfstem.train.noise2atom",
+    "n2v": "tfstem.train.n2v",
+}
+PLUGIN_COMMANDS = {
+    "simulate": ("tfstem.synth.cli", "write synthetic (distorted, clean) pairs to disk"),
+    "evaluate": ("tfstem.evaluate", "compare restorations with references (PSNR, SSIM, CSS)"),
+}
+
+
+class UserError(Exception):
+    """A mistake the user can fix; reported as one line, exit status 2."""
+
+
+def _add_restore(subparsers):
+    p = subparsers.add_parser("restore", help="restore/denoise image files with a model")
+    p.add_argument("inputs", nargs="+", help="input files (.tif, .png, .npy, .h5, .mrc, .dm3/.dm4/.emd/.ser)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (one input) or directory (several inputs); .tif, .npy or .h5")
+    p.add_argument("--model", default=None, help="model name (see `tfstem models`) or path; default r_em/hrstem")
+    p.add_argument("--tile", "--tile-size", dest="tile_size", type=int, default=None,
+                   help="tile side in pixels for large images (default: automatic)")
+    p.add_argument("--tile-overlap", type=int, default=None, help="overlap between tiles in pixels")
+    p.add_argument("--batch-size", type=int, default=None, help="tiles or frames per network call")
+    p.add_argument("--format", choices=("tif", "npy", "h5"), default=None,
+                   help="output format when --output is a directory (default: tif)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_restore)
+
+
+def _output_paths(inputs, output, fmt):
+    from pathlib import Path
+
+    output = Path(output)
+    if len(inputs) == 1 and output.suffix:
+        return [output]
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output {output} is a file but {len(inputs)} inputs were given; pass a directory.")
+    suffix = "." + (fmt or "tif")
+    return [output / (Path(p).stem + "_restored" + suffix) for p in inputs]
+
+
+def _run_restore(args):
+    from tfstem import io as tio
+    from tfstem.registry import load_model
+    from tfstem.restore import restore
+
+    outputs = _output_paths(args.inputs, args.output, args.format)
+    for path in outputs:
+        if path.exists() and not args.force:
+            raise UserError(f"{path} exists; pass --force to overwrite it or choose another --output.")
+        tio.check_writable_format(path)
+    model = load_model(args.model) if args.model else load_model()
+    for source, target in zip(args.inputs, outputs):
+        image = tio.read_image(source)
+        restored = restore(
+            image.data, model=model, tile_size=args.tile_size, tile_overlap=args.tile_overlap,
+            batch_size=args.batch_size, verbose=not args.quiet,
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tio.write_image(target, restored, pixel_size=image.pixel_size, overwrite=args.force)
+        print(f"{source} -> {target}")
+    return 0
+
+
+def _add_export(subparsers):
+    p = subparsers.add_parser("export", help="export a model as a TF Serving SavedModel")
+    p.add_argument("model", help="model name (see `tfstem models`) or path to a .keras file")
+    p.add_argument("directory", help="base directory; writes DIRECTORY/<name>/<version>/")
+    p.add_argument("--name", default=None, help="served model name (default: derived from MODEL)")
+    p.add_argument("--version", type=int, default=1, help="model version directory (default 1)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing version directory")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args):
+    from tfstem.export import export_model
+
+    path = export_model(args.model, args.directory, name=args.name, version=args.version, overwrite=args.force)
+    print(f"exported {args.model} -> {path}")
+    return 0
+
+
+def _add_models(subparsers):
+    p = subparsers.add_parser("models", help="list the models tfstem can load")
+    p.set_defaults(handler=_run_models)
+
+
+def _run_models(args):
+    from tfstem.registry import list_models
+
+    for name, info in list_models(details=True).items():
+        print(f"{name:24s} {info['description']}")
+    return 0
+
+
+def _add_train(subparsers):
+    p = subparsers.add_parser("train", help="train a model (cgrdn, noise2atom, n2v)")
+    methods = p.add_subparsers(dest="method", metavar="METHOD")
+    methods.required = True
+    for method, module_name in TRAINERS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        sub = methods.add_parser(method, help=(module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None)
+        module.add_cli_arguments(sub)
+        sub.set_defaults(handler=module.run_cli)
+
+
+def _add_plugins(subparsers):
+    for command, (module_name, help_text) in PLUGIN_COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        sub = subparsers.add_parser(command, help=help_text)
+        module.add_cli_arguments(sub)
+        sub.set_defaults(handler=module.run_cli)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tfstem`` command."""
+    from tfstem import __version__
+
+    parser = argparse.ArgumentParser(prog="tfstem", description="Restore and denoise electron-microscopy images.")
+    parser.add_argument("--version", action="version", version=f"tfstem {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    _add_restore(subparsers)
+    _add_export(subparsers)
+    _add_models(subparsers)
+    _add_train(subparsers)
+    _add_plugins(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``tfstem`` console script; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, ValueError, FileNotFoundError, FileExistsError, ImportError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"tfstem {args.command}: error: {message}".splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

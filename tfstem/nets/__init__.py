@@ -1,0 +1,1 @@
+"""Keras 3 functional builders, one module per published network."""

@@ -1,0 +1,1 @@
+"""Trainers, one module per method (custom ``train_step`` / ``strategy.run`` loops)."""
