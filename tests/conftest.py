@@ -1,0 +1,23 @@
+"""Shared pytest set-up: quiet TensorFlow, deterministic seeds, CPU only."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests run on the CPU (CI has no GPU)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Same seeds for every test so that failures reproduce."""
+    import keras
+
+    keras.utils.set_random_seed(1234)
+    yield
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20201)
