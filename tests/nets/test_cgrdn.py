@@ -68,3 +68,14 @@ def test_keras_round_trip(tmp_path):
 def test_bad_configuration_raises_a_clear_error(bad):
     with pytest.raises(ValueError, match="positive integer"):
         build_cgrdn(**bad)
+
+
+def test_models_config_documents_the_builder_defaults():
+    import inspect
+    import json
+    from pathlib import Path
+
+    config = json.loads((Path(__file__).parents[2] / "models" / "cgrdn.json").read_text())
+    defaults = {k: p.default for k, p in inspect.signature(build_cgrdn).parameters.items() if k != "name"}
+    assert {k: v["value"] for k, v in config["architecture"].items()} == defaults
+    assert config["parameters"] == build_cgrdn(**{k: v["value"] for k, v in config["architecture"].items()}).count_params()
