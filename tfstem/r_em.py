@@ -112,8 +112,16 @@ def _cache_path(key: str) -> Path:
     return cache_dir() / "r_em" / f"{key}-tk_r_em-{_r_em_version()}.keras"
 
 
+_LOADED = {}
+
+
 def load_r_em_model(name: str = "hrstem", *, use_cache: bool = True):
-    """Our CGRDN filled with the r_em authors' weights for ``name``; cached as a ``.keras`` file.
+    """Our CGRDN filled with the r_em authors' weights for ``name``; cached in memory and on disk.
+
+    Building the 306-layer Keras graph dominates the cost (seconds); copying the weights out of the
+    checkpoint is cheap. The first call in a process converts (or reads the ``.keras`` file cached by an
+    earlier process); later calls in the same process return the same model object at once. Use
+    ``keras.models.clone_model`` before changing its weights.
 
     Parameters
     ----------
@@ -135,10 +143,13 @@ def load_r_em_model(name: str = "hrstem", *, use_cache: bool = True):
 
     key = _check_name(name)
     r_em_package_dir()  # fail early with the install hint
+    if use_cache and key in _LOADED:
+        return _LOADED[key]
     path = _cache_path(key)
     if use_cache and path.is_file():
         try:
-            return keras.saving.load_model(path, compile=False)
+            _LOADED[key] = keras.saving.load_model(path, compile=False)
+            return _LOADED[key]
         except Exception:  # a truncated/corrupt cache entry: rebuild it below
             path.unlink(missing_ok=True)
     model = build_cgrdn(name=f"r_em_{key}")
@@ -153,6 +164,7 @@ def load_r_em_model(name: str = "hrstem", *, use_cache: bool = True):
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+        _LOADED[key] = model
     return model
 
 

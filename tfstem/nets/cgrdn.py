@@ -125,8 +125,9 @@ def build_cgrdn(
         raise ValueError(f"std_floor must be positive; received std_floor={std_floor}.")
 
     image = keras.Input(shape=(None, None, channels), name="image")
-    padded = PadToMultiple(2, mode=pad_mode, name="pad_to_even")(image)
-    x_n, mean, scale = StandardizePerImage(std_floor=std_floor, name="r_em_pp")(padded)
+    # The ends run in float32 under any mixed-precision policy: the variance of raw counts overflows float16.
+    padded = PadToMultiple(2, mode=pad_mode, name="pad_to_even", dtype="float32")(image)
+    x_n, mean, scale = StandardizePerImage(std_floor=std_floor, name="r_em_pp", dtype="float32")(padded)
 
     first = _conv(features, 3, "first_conv")(x_n)
     down = _conv(features, 4, "down_conv", strides=2)(first)
@@ -144,7 +145,7 @@ def build_cgrdn(
     up = layers.Conv2DTranspose(features, 4, strides=2, padding="same", kernel_initializer=_initializer(),
                                 name="up_deconv")(trunk)
     last = _conv(channels, 3, "last_conv")(up)
-    residual = layers.Add(name="input_residual_add")([last, x_n])
-    restored = Destandardize(name="r_em_out")([residual, mean, scale])
-    output = CropToReference(name="crop_to_input")([restored, image])
+    residual = layers.Add(name="input_residual_add", dtype="float32")([last, x_n])
+    restored = Destandardize(name="r_em_out", dtype="float32")([residual, mean, scale])
+    output = CropToReference(name="crop_to_input", dtype="float32")([restored, image])
     return keras.Model(image, output, name=name)
