@@ -204,3 +204,25 @@ def test_cli_resume_reproduces_uninterrupted_run_and_logs(tmp_path):
     assert restored.shape == odd.shape and np.all(np.isfinite(restored))
     assert (tmp_path / "b" / "checkpoints" / "checkpoint").exists()
     assert json.loads((tmp_path / "b" / "training_config.json").read_text())["gan"] is True
+
+
+def test_float16_standardisation_is_refused():
+    config = CGRDNTrainingConfig(features=8, growth=8, layers_per_rdb=2, rdbs_per_grdb=1, grdbs=1, batch_size=2,
+                                 patch_size=32, dtype_policy="mixed_float16")
+    with pytest.raises(ValueError, match="overflows"):
+        cgrdn.CGRDNTrainer(config, verbose=False)
+
+
+@pytest.mark.slow
+def test_xla_and_bfloat16_steps_are_finite_and_learn():
+    sys.path.insert(0, str(HERE))
+    from cgrdn_distributed_run import tiny_config, tiny_pairs
+
+    x, y = tiny_pairs(n=4)
+    config = tiny_config(jit_compile=True, dtype_policy="mixed_bfloat16", learning_rate=1e-3)
+    trainer = cgrdn.CGRDNTrainer(config, verbose=False)
+    assert trainer.generator.layers[-2].compute_dtype == "bfloat16" or any(
+        layer.compute_dtype == "bfloat16" for layer in trainer.generator.layers)
+    history = trainer.fit(cgrdn.array_pairs_dataset(x * 300, y * 300, batch_size=4, patch_size=32), 4)
+    assert np.all(np.isfinite(history["generator_loss"])) and np.all(np.isfinite(history["critic"]))
+    assert trainer.generator.count_params() > 0 and int(trainer.step.numpy()) == 4

@@ -367,6 +367,16 @@ def _panel(x, y_g, y, std_floor):
     return tf.clip_by_value((row + 3.0) / 6.0, 0.0, 1.0)
 
 
+def _check_float16_safe(generator):
+    """Refuse float16 standardisation: the variance of raw 16-bit intensities (~1e9) overflows float16."""
+    for layer in generator.layers:
+        if type(layer).__name__ in ("StandardizePerImage", "Destandardize") and layer.compute_dtype == "float16":
+            raise ValueError(
+                "dtype_policy='mixed_float16' would compute the CGRDN's per-image standardisation "
+                f"(layer {layer.name!r}) in float16, where the variance of raw detector counts overflows to inf; "
+                "use 'mixed_bfloat16', or build the standardisation layers with dtype='float32'.")
+
+
 class CGRDNTrainer:
     """Generator + conditional relativistic patch critic, trained with a ``strategy.run`` loop.
 
@@ -439,12 +449,18 @@ class CGRDNTrainer:
         finally:
             keras.config.set_dtype_policy(previous_policy)
 
+        if config.dtype_policy == "mixed_float16":
+            _check_float16_safe(self.generator)
+
         trackables = dict(generator=self.generator, generator_optimizer=self.generator_optimizer, step=self.step)
         if config.gan:
             trackables.update(critic=self.critic, critic_optimizer=self.critic_optimizer)
         self.checkpoint = tf.train.Checkpoint(**trackables)
         self._manager = None
-        self._train_step = tf.function(self._distributed_step, jit_compile=config.jit_compile or None)
+        # XLA compiles the per-replica computation (forward, losses, gradients, updates); reading the
+        # distributed iterator stays outside, as XLA has no kernel for it.
+        self._replica_fn = tf.function(self._replica_step, jit_compile=True) if config.jit_compile else self._replica_step
+        self._train_step = tf.function(self._distributed_step)
         self._summary_writer = None
 
     # ------------------------------------------------------------------ set-up helpers
@@ -616,7 +632,7 @@ class CGRDNTrainer:
 
     def _distributed_step(self, iterator):
         x, y = next(iterator)
-        per_replica = self.strategy.run(self._replica_step, args=(x, y))
+        per_replica = self.strategy.run(self._replica_fn, args=(x, y))
         self.step.assign_add(1)
         return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for name, value in per_replica.items()}
