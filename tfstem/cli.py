@@ -62,15 +62,21 @@ def _output_paths(inputs, output, fmt):
 
 
 def _run_restore(args):
+    from pathlib import Path
+
     from tfstem import io as tio
-    from tfstem.registry import load_model
-    from tfstem.restore import restore
 
     outputs = _output_paths(args.inputs, args.output, args.format)
     for path in outputs:
         if path.exists() and not args.force:
             raise UserError(f"{path} exists; pass --force to overwrite it or choose another --output.")
         tio.check_writable_format(path)
+    for source in args.inputs:  # cheap checks before the slow model load
+        tio.check_readable(Path(source))
+    _import_tensorflow_quietly()
+    from tfstem.registry import load_model
+    from tfstem.restore import restore
+
     model = load_model(args.model) if args.model else load_model()
     for source, target in zip(args.inputs, outputs):
         image = tio.read_image(source)
@@ -84,6 +90,32 @@ def _run_restore(args):
     return 0
 
 
+def _import_tensorflow_quietly():
+    """Import TensorFlow with its start-up log lines (absl, CUDA probing) kept off the terminal.
+
+    They are written to file descriptor 2 by C++ before any Python setting applies; they are replayed
+    if the import fails, so a broken installation still explains itself.
+    """
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _add_export(subparsers):
     p = subparsers.add_parser("export", help="export a model as a TF Serving SavedModel")
     p.add_argument("model", help="model name (see `tfstem models`) or path to a .keras file")
@@ -95,6 +127,7 @@ def _add_export(subparsers):
 
 
 def _run_export(args):
+    _import_tensorflow_quietly()
     from tfstem.export import export_model
 
     path = export_model(args.model, args.directory, name=args.name, version=args.version, overwrite=args.force)
@@ -115,33 +148,46 @@ def _run_models(args):
     return 0
 
 
-def _add_train(subparsers):
-    p = subparsers.add_parser("train", help="train a model (cgrdn, noise2atom, n2v)")
+def _add_module_command(subparsers, command, module_name, help_text, load):
+    """Add ``command`` whose arguments come from ``module_name`` (imported only when ``load``)."""
+    if not load:  # keep `tfstem --help` and `tfstem restore` free of heavy imports
+        sub = subparsers.add_parser(command, help=help_text, add_help=False)
+        sub.add_argument("rest", nargs=argparse.REMAINDER)
+        return
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        sub = subparsers.add_parser(command, help=help_text)
+        sub.set_defaults(handler=lambda args, error=error: _unavailable(command, error))
+        return
+    sub = subparsers.add_parser(command, help=help_text)
+    module.add_cli_arguments(sub)
+    sub.set_defaults(handler=module.run_cli)
+
+
+def _unavailable(command, error):
+    raise UserError(f"'{command}' is not available in this installation ({error}).")
+
+
+def _add_train(subparsers, load):
+    p = subparsers.add_parser("train", help="train a model: " + ", ".join(TRAINERS))
     methods = p.add_subparsers(dest="method", metavar="METHOD")
     methods.required = True
     for method, module_name in TRAINERS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        sub = methods.add_parser(method, help=(module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None)
-        module.add_cli_arguments(sub)
-        sub.set_defaults(handler=module.run_cli)
+        _add_module_command(methods, method, module_name, f"train {method}", load == method)
 
 
-def _add_plugins(subparsers):
+def _add_plugins(subparsers, load):
     for command, (module_name, help_text) in PLUGIN_COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        sub = subparsers.add_parser(command, help=help_text)
-        module.add_cli_arguments(sub)
-        sub.set_defaults(handler=module.run_cli)
+        _add_module_command(subparsers, command, module_name, help_text, load == command)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``tfstem`` command."""
+def build_parser(load=None) -> argparse.ArgumentParser:
+    """The argument parser of the ``tfstem`` command.
+
+    ``load`` names the one plugin command (a ``train`` method, ``simulate`` or ``evaluate``) whose module
+    is imported to define its arguments; the others stay unimported.
+    """
     from tfstem import __version__
 
     parser = argparse.ArgumentParser(prog="tfstem", description="Restore and denoise electron-microscopy images.")
@@ -151,15 +197,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_restore(subparsers)
     _add_export(subparsers)
     _add_models(subparsers)
-    _add_train(subparsers)
-    _add_plugins(subparsers)
+    _add_train(subparsers, load)
+    _add_plugins(subparsers, load)
     return parser
 
 
 def main(argv=None) -> int:
     """Entry point of the ``tfstem`` console script; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    load = None
+    if argv[:1] == ["train"] and len(argv) > 1:
+        load = argv[1]
+    elif argv[:1] and argv[0] in PLUGIN_COMMANDS:
+        load = argv[0]
+    if load is not None:
+        _import_tensorflow_quietly()
+    parser = build_parser(load)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
