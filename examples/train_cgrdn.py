@@ -94,15 +94,14 @@ def main(argv=None):
         critic_features=16 if not args.quick else 8, **generator)
 
     try:
-        from tfstem.synth import pairs as synth_pairs  # noqa: F401
-        source = "tfstem.synth.pairs"
-        import tensorflow as tf
+        from tfstem.synth import pairs as synth_pairs
+        from tfstem.train.cgrdn import SYNTH_INTENSITY_SCALE as scale  # clean max 1 -> counts, see its comment
 
+        source = "tfstem.synth.pairs"
         held = next(iter(synth_pairs("hrstem", size=patch, batch_size=8, seed=12345)))
-        x_val, y_val = (np.asarray(t) for t in held)
+        x_val, y_val = (np.asarray(t) * scale for t in held)
         data = lambda start: synth_pairs("hrstem", size=patch, batch_size=config.batch_size,  # noqa: E731
-                                         seed=config.seed).repeat().skip(start)
-        del tf
+                                         seed=config.seed).repeat().skip(start).map(lambda x, y: (x * scale, y * scale))
     except ImportError:
         source = "examples/train_cgrdn.py:lattice_pairs"
         x_train, y_train = lattice_pairs(16 if args.quick else 64, 2 * patch, seed=1)

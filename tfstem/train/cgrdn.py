@@ -39,7 +39,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import keras
 import numpy as np
@@ -495,20 +495,20 @@ class CGRDNTrainer:
     def restore(self, checkpoint_path=None) -> int:
         """Restore the latest checkpoint in ``out_dir/checkpoints`` (or ``checkpoint_path``).
 
+        Every worker reads the chief's checkpoint, so with several machines ``out_dir`` must be on a
+        shared file system (as the chief's logs and model are).
+
         Returns
         -------
         int
             The step training resumes at (0 when there is no checkpoint).
         """
-        manager = self._checkpoint_manager()
         path = checkpoint_path
-        if path is None:
-            chief_dir = self.out_dir / "checkpoints" if self.out_dir is not None else None
-            path = tf.train.latest_checkpoint(str(chief_dir)) if chief_dir is not None else None
+        if path is None and self.out_dir is not None:
+            path = tf.train.latest_checkpoint(str(self.out_dir / "checkpoints"))
         if path is None:
             return 0
         self.checkpoint.restore(str(path)).assert_existing_objects_matched()
-        del manager
         return int(self.step.numpy())
 
     def save_checkpoint(self) -> str | None:
