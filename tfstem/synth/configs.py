@@ -97,6 +97,7 @@ class TEMNoiseConfig:
     mtf_c: tuple = (0.1, 1.5)  # Nyquist units [choice]
     dose_counts: tuple = (0.5, 750.0)  # mean counts per pixel alpha E{y}, Eq. 30
     dose_exponential_scale: float = 0.5  # exponential on the normalised range, Eq. 30 (see sample_dose)
+    dose_mapping: str = "log"  # how the exponential variable maps onto dose_counts [choice, see sample_dose]
     fixed_pattern_probability: float = 0.5  # [choice]
     fixed_pattern_sigma: tuple = (0.0, 0.05)  # Eq. 31 [choice]
     dark_current_probability: float = 0.5  # [choice]
@@ -136,6 +137,7 @@ class STEMNoiseConfig:
     jitter_phi: tuple = (0.0, 0.7)
     dose_counts: tuple = (0.5, 750.0)  # mean electrons per pixel alpha E{y}, Eq. 45 [choice: TEM range of Eq. 30]
     dose_exponential_scale: float = 0.5
+    dose_mapping: str = "log"
     pmt_sigma: tuple = (0.0, 1.0)  # Eq. 44/46, electrons [choice]
     fast_scan_probability: float = 0.75  # [choice]
     fast_scan_alpha: tuple = (0.5, 4.0)  # Lorentzian width, pixels, Eq. 48 [choice]
