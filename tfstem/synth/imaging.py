@@ -44,8 +44,8 @@ def profile_radius(alpha: float) -> np.ndarray:
 
 
 def integrated_intensity(radius, h1, h2, h3, order):
-    """Integral of Eq. 17 over the plane: ``2 pi r_m^2 [h1 + 2 h2 + h3 (pi / 2n) / sin(pi / n)]``."""
-    return 2 * math.pi * radius**2 * (h1 + 2 * h2 + h3 * (math.pi / (2 * order)) / np.sin(math.pi / order))
+    """Integral of Eq. 17 over the plane: ``2 pi r_m^2 [h1 + h2 + h3 (pi / 2n) / sin(pi / n)]``."""
+    return 2 * math.pi * radius**2 * (h1 + h2 + h3 * (math.pi / (2 * order)) / np.sin(math.pi / order))
 
 
 def sample_profiles(rng, atomic_numbers: np.ndarray, pixel_size: float, cfg: ImagingConfig) -> np.ndarray:
