@@ -1,0 +1,97 @@
+"""Specimen sampling (spglib symmetry, constraints) and image formation (Eq. 16-26)."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.spatial import cKDTree
+
+from tfstem.synth import imaging, specimen
+from tfstem.synth.configs import ImagingConfig
+
+
+def test_element_table_and_profile_radius():
+    table = specimen.element_table()
+    assert table["a"].shape == (103, 5) and table["mass"].shape == (103,)
+    assert table["symbols"][78] == "Au" and table["mass"][78] == pytest.approx(196.97, abs=0.01)
+    assert np.all((table["rms_radius"] > 0.3) & (table["rms_radius"] < 2.0))  # Angstrom
+    r = table["rms_radius"]
+    for alpha in (0.75, 1.0, 1.25):
+        rm = imaging.profile_radius(alpha)
+        # Eq. 19-20 keep the mean and the spread of r_hat
+        assert rm.mean() == pytest.approx(r.mean(), rel=1e-9) and rm.std() == pytest.approx(r.std(), rel=1e-9)
+    assert np.allclose(imaging.profile_radius(1.0), r)
+
+
+def test_crystal_respects_symmetry_and_minimum_distance():
+    cfg = ImagingConfig()
+    for i in range(5):
+        rng = np.random.default_rng(i)
+        lattice, frac, numbers, group = specimen.crystal_unit_cell(rng, cfg)
+        assert 1 <= group <= 230 and len(frac) == len(numbers) >= 1
+        assert specimen._periodic_min_distance(frac, lattice) >= cfg.min_distance_crystal[0]
+        rotations, translations = specimen._symmetry_operations(group)
+        # the atom set is closed under every symmetry operation
+        moved = (frac @ rotations[-1].T + translations[-1]) % 1.0
+        d = np.abs(((moved[:, None] - frac[None]) + 0.5) % 1.0 - 0.5) @ np.abs(lattice)
+        assert np.all(np.linalg.norm(d, axis=2).min(axis=1) < 0.35)
+
+
+def test_amorphous_density_and_minimum_distance():
+    cfg = ImagingConfig(density_amorphous=(3.0, 3.0), min_distance_amorphous=(1.2, 1.2))
+    rng = np.random.default_rng(1)
+    pos, z = specimen.amorphous_atoms(rng, cfg, (30.0, 30.0, 30.0), (0.0, 30.0), 10**6, atomic_number=14)
+    d, _ = cKDTree(pos).query(pos, k=2)
+    assert d[:, 1].min() >= 1.2
+    density = len(pos) * specimen.element_table()["mass"][13] / specimen.AVOGADRO_PER_CM3_TO_A3 / 30.0**3
+    assert density == pytest.approx(3.0, rel=0.02)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sample_specimen_fills_the_extended_box(seed):
+    rng = np.random.default_rng(seed)
+    s = specimen.sample_specimen(rng, ImagingConfig(), (64, 64), margin_px=8)
+    lx, ly, _ = s.box
+    assert lx == pytest.approx(80 * s.pixel_size) and 0.025 <= s.pixel_size <= 0.9
+    assert len(s.positions) > 0 and len(s.positions) <= 2 * ImagingConfig().max_atoms
+    assert s.positions[:, 0].min() >= -5 and s.positions[:, 0].max() <= lx + 5
+    assert np.all((s.atomic_numbers >= 1) & (s.atomic_numbers <= 103))
+
+
+def test_profile_ordering_follows_atomic_number():
+    rng = np.random.default_rng(3)
+    numbers = np.array([1, 6, 14, 29, 47, 79, 92])
+    for _ in range(10):
+        p = imaging.sample_profiles(rng, numbers, 0.1, ImagingConfig())
+        total = imaging.integrated_intensity(p[:, 0], p[:, 1], p[:, 2], p[:, 3], p[:, 4])
+        assert np.all(np.diff(total) > 0)  # Eq. 22
+
+
+def test_render_single_atom_matches_eq17():
+    rm, h1, h2, h3, n = 3.0, 0.7, 0.6, 0.9, 6.0
+    img = imaging.render_atoms([[20.0, 30.0]], [0], [[rm, h1, h2, h3, n]], 64, 64).numpy()
+    assert np.unravel_index(img.argmax(), img.shape) == (20, 30)
+    r = 5.0
+    expected = h1 * math.exp(-r**2 / (2 * rm**2)) + h2 * math.exp(-r / rm) + h3 / (1 + (r / rm) ** (2 * n))
+    assert img[25, 30] == pytest.approx(expected, rel=1e-4)
+    # the lattice sum equals the analytic integral (tails are periodic)
+    assert img.sum() == pytest.approx(imaging.integrated_intensity(rm, h1, h2, h3, n), rel=0.02)
+
+
+def test_finish_image_normalises_and_constrains_std_over_mean():
+    y = tf.random.stateless_uniform([32, 32], [1, 2])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        out = imaging.finish_image(y, imaging.sample_finish(rng, ImagingConfig())).numpy()
+        assert out.max() == pytest.approx(1.0, abs=1e-6)
+        assert out.std() / out.mean() <= 0.35 + 1e-3
+
+
+def test_low_resolution_objects():
+    cfg = ImagingConfig(resolution="low", low_resolution_object_probability=1.0)
+    table = imaging.sample_low_resolution(np.random.default_rng(0), cfg, 48, 48)
+    kinds = set(table[table[:, 1] > 0.5, 0].astype(int))
+    assert kinds == set(range(6))
+    img = imaging.render_low_resolution(table, 48, 48, cfg).numpy()
+    assert img.shape == (48, 48) and np.all(np.isfinite(img)) and img.min() >= 0 and img.std() > 0
