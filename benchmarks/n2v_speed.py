@@ -209,6 +209,7 @@ def run_mono_vs_dual(frames, dual_path, adf_path, bf_path):
     import keras
     import tensorflow as tf
 
+    import tfstem.losses.n2v  # noqa: F401  (models saved before commit "uncompiled copy" carry the loss)
     import tfstem.nets.n2v_unet  # noqa: F401  (registers the custom layers)
 
     def timed(path, channels):

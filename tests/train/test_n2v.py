@@ -2,6 +2,9 @@
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -122,6 +125,14 @@ def test_frames_are_checked_and_not_modified():
 # ---------------------------------------------------------------------------------------- training
 
 
+def _repo_path():
+    """PYTHONPATH for a subprocess that must import the same tfstem as this test."""
+    import tfstem
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tfstem.__file__)))
+    return os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])
+
+
 def test_training_returns_a_contract_model_and_writes_checkpoints(tmp_path):
     frames = _video()
     model, info = trainer.train(frames, N2VConfig(**TINY), output_dir=tmp_path, verbose=False)
@@ -134,6 +145,13 @@ def test_training_returns_a_contract_model_and_writes_checkpoints(tmp_path):
         assert (tmp_path / name).exists(), name
     loaded = keras.models.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(loaded.predict(odd, verbose=0), y, atol=1e-5)
+    # a fresh process that imports only the layers (as tfstem.restore / the registry do) can load it
+    code = ("import keras, sys, tfstem.nets.n2v_unet; m = keras.models.load_model(sys.argv[1]); "
+            "print(m.output_shape)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "checkpoints" / "best.keras")],
+                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": _repo_path()})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(None, None, None, 2)" in done.stdout
     assert json.loads((tmp_path / "config.json").read_text())["mask_spacing"] == 8
 
 

@@ -173,7 +173,10 @@ class N2VConfig:
 
 
 def _seed(seed):
-    return tf.cast(tf.convert_to_tensor(seed), tf.int32) if not isinstance(seed, int) else tf.constant([seed, 0])
+    """A stateless seed, int32 ``[2]``, from an int or a pair (Python, NumPy or tensor)."""
+    if isinstance(seed, (int, np.integer)):
+        return tf.constant([int(seed), 0], tf.int32)
+    return tf.cast(tf.convert_to_tensor(seed), tf.int32)
 
 
 def jittered_grid_points(batch, height, width, seed, *, spacing=24, jitter=2):
@@ -272,7 +275,8 @@ def random_neighbour(x, seed, radius=2):
     """Original N2V replacement: each pixel's value taken from a random other pixel of its window.
 
     One offset per pixel, the same for every channel (both channels see the same neighbour); the
-    offset is uniform over the ``(2r+1)^2 - 1`` non-centre positions; at the border an offset that leaves the image is reversed.
+    offset is uniform over the ``(2r+1)^2 - 1`` non-centre positions; at the border an offset that
+    leaves the image is reversed.
 
     Parameters
     ----------
@@ -475,6 +479,13 @@ def core_of(model) -> keras.Model:
     )
 
 
+def _uncompiled_copy(core):
+    """A new core with the same architecture and weights, without optimizer or compile state."""
+    copy = keras.Model.from_config(core.get_config())
+    copy.set_weights(core.get_weights())
+    return copy
+
+
 class _TimeBudget(keras.callbacks.Callback):
     """Stop cleanly (end of the current step) once ``max_minutes`` of wall clock have passed."""
 
@@ -598,9 +609,7 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
             import tfstem.nets.n2v_unet  # noqa: F401  (registers the custom layers)
 
             model = keras.models.load_model(model)
-        source_core = core_of(model)
-        core = keras.models.clone_model(source_core)
-        core.set_weights(source_core.get_weights())
+        core = _uncompiled_copy(core_of(model))
         channels = int(core.input_shape[-1])
         depth = sum(1 for layer in core.layers if isinstance(layer, keras.layers.AveragePooling2D))
         config = dataclasses.replace(config, depth=depth)
@@ -620,7 +629,8 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
     steps = config.steps_per_epoch or max(1, math.ceil(train_frames.shape[0] / config.batch_size))
 
     def wrap():
-        return build_n2v_unet(core=core, std_multiplier=config.std_multiplier, name="n2v_unet")
+        # An uncompiled copy: a .keras file of the compiled core would need tfstem.losses imported to load.
+        return build_n2v_unet(core=_uncompiled_copy(core), std_multiplier=config.std_multiplier, name="n2v_unet")
 
     core.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss=packed_masked_mse)
     budget = _TimeBudget(max_minutes)
@@ -727,10 +737,6 @@ def run_cli(args) -> int:
     output = Path(args.output)
     if output.exists() and any(output.iterdir()) and not args.force:
         raise FileExistsError(f"{output} is not empty; pass --force or choose another --output.")
-    try:
-        from tfstem.io import read_image  # noqa: F401  (after the merge every format goes through tfstem.io)
-    except ImportError:
-        pass
     frames = _read_series(args.series, args.channels_axis)
     config = N2VConfig.from_json(args.config) if args.config else N2VConfig()
     overrides = {name: getattr(args, name) for name in ("epochs", "batch_size", "learning_rate", "patch_size",
