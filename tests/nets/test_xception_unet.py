@@ -9,7 +9,7 @@ from tfstem.nets.xception_unet import (Noise2AtomNormalization, build_denoiser, 
 
 @pytest.fixture(scope="module")
 def small():
-    return build_xception_unet(base_filters=8, num_residual_blocks=2, full_resolution_kernels=(1, 3, 5, 7),
+    return build_xception_unet(base_filters=4, num_residual_blocks=1, full_resolution_kernels=(1, 3, 5, 7),
                                low_resolution_kernels=(3, 5), name="ms2c")
 
 
