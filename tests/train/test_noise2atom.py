@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfstem.nets.xception_unet import build_denoiser
 from tfstem.train import noise2atom as n2a
@@ -22,12 +23,21 @@ def frames():
     return rng.poisson(base).astype(np.float32)
 
 
+@pytest.fixture
+def eager():
+    """Run the schedule's tf.functions eagerly: tracing the 8-pass graph costs minutes on a shared 2-core CPU,
+    executing the tiny networks eagerly takes seconds, and the same Python code runs."""
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
 def _weights(model):
     return [np.array(v) for v in model.weights]
 
 
 @pytest.mark.slow
-def test_schedule_moves_every_trained_group_and_not_ms2b(frames, tmp_path):
+def test_schedule_moves_every_trained_group_and_not_ms2b(frames, tmp_path, eager):
     trainer = n2a.Noise2AtomTrainer(n2a.Noise2AtomConfig(**TINY))
     before = {name: _weights(getattr(trainer, name)) for name in ("ms2c", "mc2s", "critic", "lowpass")}
     result = trainer.fit(frames, epochs=1, output_dir=tmp_path, verbose=False)
@@ -55,10 +65,10 @@ def test_schedule_moves_every_trained_group_and_not_ms2b(frames, tmp_path):
     # the denoiser obeys the model contract and survives a .keras round trip
     model = trainer.denoiser()
     x = frames[:2, :37, :45, None]
-    y = model.predict(x, verbose=0)
+    y = model(x).numpy()
     assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
     model.save(tmp_path / "m.keras")
-    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras").predict(x, verbose=0), y, atol=1e-5)
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras")(x).numpy(), y, atol=1e-5)
 
 
 def test_reverted_mapping_is_detected(frames):
@@ -105,7 +115,7 @@ def test_prepare_frames_and_bad_input():
 
 
 @pytest.mark.slow
-def test_cli_and_max_minutes(frames, tmp_path):
+def test_cli_and_max_minutes(frames, tmp_path, eager):
     path = tmp_path / "series.npy"
     np.save(path, frames)
     config = tmp_path / "tiny.json"
