@@ -131,3 +131,16 @@ def test_cli_and_max_minutes(frames, tmp_path, eager):
     assert (tmp_path / "out" / "noise2atom.keras").exists()
     with pytest.raises(FileNotFoundError):
         n2a.run_cli(parser.parse_args([str(tmp_path / "nope.npy"), "-o", str(tmp_path / "o2")]))
+
+
+@pytest.mark.slow
+def test_facade_fit_returns_contract_model(frames, eager):
+    from tfstem import noise2atom
+
+    model = noise2atom.fit(frames, epochs=1, max_minutes=0.0001, seed=3, verbose=False, check_mapping=False, **TINY)
+    assert model.training_result["stopped"] == "max_minutes"
+    assert model.inputs[0].name.startswith("image")
+    y = model(frames[:1, :50, :41, None]).numpy()
+    assert y.shape == (1, 50, 41, 1) and 0 <= y.min() and y.max() <= 1
+    with pytest.raises(ValueError, match="unknown Noise2Atom option"):
+        noise2atom.fit(frames, epochs=1, widht=3)
