@@ -1,0 +1,146 @@
+"""Noise2Atom trainer: the full 8-pass schedule on a reduced width, checkpoints, budget, CLI, failure guard."""
+
+import argparse
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfstem.nets.xception_unet import build_denoiser
+from tfstem.train import noise2atom as n2a
+
+TINY = dict(base_filters=4, num_residual_blocks=1, critic_filters=(4, 4, 8, 8), crop_size=48, batch_size=2,
+            steps_per_epoch=2, training_frames=6)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    rng = np.random.default_rng(5)
+    base = np.zeros((6, 64, 64), np.float32) + 1.0
+    base[:, 20:24, 30:34] += 4.0
+    return rng.poisson(base).astype(np.float32)
+
+
+@pytest.fixture
+def eager():
+    """Run the schedule's tf.functions eagerly: tracing the 8-pass graph costs minutes on a shared 2-core CPU,
+    executing the tiny networks eagerly takes seconds, and the same Python code runs."""
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+def _weights(model):
+    return [np.array(v) for v in model.weights]
+
+
+@pytest.mark.slow
+def test_schedule_moves_every_trained_group_and_not_ms2b(frames, tmp_path, eager):
+    trainer = n2a.Noise2AtomTrainer(n2a.Noise2AtomConfig(**TINY))
+    before = {name: _weights(getattr(trainer, name)) for name in ("ms2c", "mc2s", "critic", "lowpass")}
+    result = trainer.fit(frames, epochs=1, output_dir=tmp_path, verbose=False)
+    assert len(result["history"]["gan"]) == 2 and result["stopped"] == "epochs"
+    for name in ("ms2c", "mc2s", "critic"):
+        after = _weights(getattr(trainer, name))
+        trainable = [v.path for v in getattr(trainer, name).weights]
+        moved = [not np.allclose(a, b) for a, b in zip(before[name], after)]
+        # every kernel of every trained sub-model moved
+        for path, m in zip(trainable, moved):
+            if path.endswith("kernel"):
+                assert m, f"{name}: {path} did not move"
+    for a, b in zip(before["lowpass"], _weights(trainer.lowpass)):
+        np.testing.assert_array_equal(a, b)
+    for key in ("critic", "gp", "gan", "cycle", "lfc"):
+        assert np.all(np.isfinite(result["history"][key]))
+    assert int(trainer.critic_optimizer.iterations.numpy()) == 2 * 5  # 5 critic updates per batch
+    assert int(trainer.generator_optimizer.iterations.numpy()) == 2 * 3  # adversarial + lfc + cycle
+    # checkpoint, config and TensorBoard events on disk; a second trainer resumes at iteration 2
+    assert (tmp_path / "config.json").exists() and list((tmp_path / "logs").glob("events.*"))
+    again = n2a.Noise2AtomTrainer(n2a.Noise2AtomConfig(**TINY))
+    again.fit(frames, epochs=1, output_dir=tmp_path, verbose=False)
+    assert int(again.iteration.numpy()) == 2
+    np.testing.assert_array_equal(_weights(again.ms2c)[0], _weights(trainer.ms2c)[0])
+    # the denoiser obeys the model contract and survives a .keras round trip
+    model = trainer.denoiser()
+    x = frames[:2, :37, :45, None]
+    y = model(x).numpy()
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras")(x).numpy(), y, atol=1e-5)
+
+
+def test_reverted_mapping_is_detected(frames):
+    inputs = keras.Input((None, None, 1))
+    inverter = keras.Model(inputs, keras.layers.Lambda(lambda t: -t * 0.9)(inputs))
+    model = build_denoiser(inverter, minimum=0.0, maximum=float(frames.max()))
+    with pytest.warns(UserWarning, match="reverted"):
+        corr = n2a.check_reverted_mapping(model, frames)
+    assert corr < -0.2
+    keeper = build_denoiser(keras.Model(inputs, keras.layers.Lambda(lambda t: t * 0.9)(inputs)),
+                            minimum=0.0, maximum=float(frames.max()))
+    assert n2a.mapping_correlation(keeper, frames) > 0.2
+
+
+def test_config_presets_and_validation(tmp_path):
+    paper = n2a.load_config("paper")
+    assert (paper.batch_size, paper.learning_rate, paper.critic_steps, paper.gp_weight, paper.alpha, paper.beta) == (
+        6, 5e-5, 5, 10.0, 5.0, 1.0)
+    released = n2a.load_config("released")
+    assert released.batch_size == 3 and released.cycle_updates == "joint" and released.gp_interpolation == "per_pixel"
+    with pytest.raises(ValueError, match="unknown preset"):
+        n2a.load_config("fast")
+    with pytest.raises(ValueError, match="cycle_updates"):
+        n2a.Noise2AtomConfig(cycle_updates="both")
+    with pytest.raises(ValueError, match="unknown Noise2Atom option"):
+        paper.replace(widht=3)
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps(released.to_dict()))
+    assert n2a.load_config(path=saved) == released
+
+
+def test_prepare_frames_and_bad_input():
+    scaled, lo, hi = n2a.prepare_frames(np.arange(2 * 4 * 4).reshape(2, 4, 4), training_frames=120)
+    assert (lo, hi) == (0.0, 31.0) and scaled.shape == (2, 4, 4, 1)
+    assert scaled.min() == -1 and scaled.max() == 1
+    with pytest.raises(ValueError, match="constant"):
+        n2a.prepare_frames(np.ones((2, 4, 4)))
+    with pytest.raises(ValueError, match="T, H, W"):
+        n2a.prepare_frames(np.ones((2, 4, 4, 3)))
+    trainer_cfg = n2a.Noise2AtomConfig(**{**TINY, "crop_size": 128})
+    with pytest.raises(ValueError, match="smaller than crop_size"):
+        n2a._noisy_dataset(np.zeros((4, 64, 64, 1), np.float32), batch_size=2, crop_size=trainer_cfg.crop_size,
+                           sampling="random", seed=0)
+
+
+@pytest.mark.slow
+def test_cli_and_max_minutes(frames, tmp_path, eager):
+    path = tmp_path / "series.npy"
+    np.save(path, frames)
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({**n2a.Noise2AtomConfig(**TINY).to_dict(), "cycle_updates": "joint",
+                                  "gp_interpolation": "per_pixel"}))
+    parser = argparse.ArgumentParser()
+    n2a.add_cli_arguments(parser)
+    args = parser.parse_args([str(path), "-o", str(tmp_path / "out"), "--config", str(config), "--epochs", "3",
+                              "--max-minutes", "0.0001", "--quiet"])
+    assert n2a.run_cli(args) == 0
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert len(history["iterations"]["gan"]) == 1  # the budget stops after the first iteration
+    assert (tmp_path / "out" / "noise2atom.keras").exists()
+    with pytest.raises(FileNotFoundError):
+        n2a.run_cli(parser.parse_args([str(tmp_path / "nope.npy"), "-o", str(tmp_path / "o2")]))
+
+
+@pytest.mark.slow
+def test_facade_fit_returns_contract_model(frames, eager):
+    from tfstem import noise2atom
+
+    model = noise2atom.fit(frames, epochs=1, max_minutes=0.0001, seed=3, verbose=False, check_mapping=False, **TINY)
+    assert model.training_result["stopped"] == "max_minutes"
+    assert model.inputs[0].name.startswith("image")
+    y = model(frames[:1, :50, :41, None]).numpy()
+    assert y.shape == (1, 50, 41, 1) and 0 <= y.min() and y.max() <= 1
+    with pytest.raises(ValueError, match="unknown Noise2Atom option"):
+        noise2atom.fit(frames, epochs=1, widht=3)

@@ -1,0 +1,66 @@
+"""Noise2Atom critic D (WGAN-GP): four downsampling modules with 25 % dropout and a dense output.
+
+Wang et al., Appl. Microsc. 50:23 (2020), section "Network Architectures": "The critic model D is
+composed of 4 downsampling modules and a fully connected layer. The downsampling modules contain a
+transposed convolution layer with a kernel size of 3x3, followed by a convolution layer of stride 2 with
+a kernel size of 3x3 and then a dropout layer of 25 %."
+
+From the released code: channels 64, 64, 128, 128; each convolution followed by normalisation and
+LeakyReLU(0.2) except in the first module (no normalisation); no padding ("valid"); the 128x128 input
+becomes 8x8x128, flattened into ``Dense(1)`` with a linear output (a Wasserstein critic).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from tfstem.nets.xception_unet import NORMALIZATIONS, down_module
+
+__all__ = ["build_wgan_critic"]
+
+
+def build_wgan_critic(*, crop_size: int = 128, filters: tuple = (64, 64, 128, 128), dropout: float = 0.25,
+                      normalization: str = "instance", name: str = "critic") -> keras.Model:
+    """Build the critic D.
+
+    Parameters
+    ----------
+    crop_size : int
+        Side of the square training crops (paper: 128); the dense layer fixes the input size. Must be a
+        multiple of ``2 ** len(filters)``.
+    filters : tuple of int
+        Channels of the downsampling modules (released code: 64, 64, 128, 128).
+    dropout : float
+        Dropout rate after each module (paper: 0.25).
+    normalization : {"instance", "released", "none"}
+        Same choice as the generators (:class:`~tfstem.nets.xception_unet.Noise2AtomNormalization`).
+
+    Returns
+    -------
+    keras.Model
+        Input ``float32 [N, crop_size, crop_size, 1]`` in [-1, 1]; output ``float32 [N, 1]``, unbounded
+        critic score (high = "clean atomic image").
+
+    Raises
+    ------
+    ValueError
+        On a crop size that the modules cannot halve exactly, or an unknown normalisation.
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}; received normalization={normalization!r}.")
+    factor = 2 ** len(filters)
+    if int(crop_size) < factor or int(crop_size) % factor:
+        raise ValueError(
+            f"crop_size must be a positive multiple of {factor} for {len(filters)} modules; received crop_size={crop_size}."
+        )
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1); received dropout={dropout}.")
+    inputs = keras.Input(shape=(int(crop_size), int(crop_size), 1), name="image")
+    x = inputs
+    for i, f in enumerate(filters):
+        x = down_module(x, int(f), normalization, f"critic_down{i + 1}", normalize=i > 0)
+        x = layers.Dropout(float(dropout), name=f"critic_dropout{i + 1}")(x)
+    x = layers.Flatten(name="critic_flatten")(x)
+    score = layers.Dense(1, name="critic_score")(x)
+    return keras.Model(inputs, score, name=name)

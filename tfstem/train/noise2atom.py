@@ -1,0 +1,599 @@
+"""Noise2Atom trainer: the paper's per-batch schedule of critic, adversarial and cycle updates.
+
+Wang et al., Appl. Microsc. 50:23 (2020), section "Training Details". In a single batch:
+
+1. train the critic D 5 times, noisy (as Ms2c(s)) -> "False" (+1), clean -> "True" (-1), with the
+   WGAN-GP penalty (Eq. 1-5);
+2. train Ms2c∘D once, noisy -> "True" with D fixed (adversarial term of Eq. 1, weight alpha = 5);
+3. train Ms2c∘Mc2s∘Ms2b once, noisy -> its low-frequency features with Ms2b fixed (Eq. 7);
+4. train Mc2s∘Ms2c once, clean -> itself (Eq. 6, weight beta = 1).
+
+RMSprop (learning rate 5e-5, momentum 0.9), batch 6, 128x128 crops, 120 frames sampled from the series,
+100 epochs, early stop when L_cycle < 0.05 and L_lfc < 0.1. Every departure of the released code
+(``cycle_updates="joint"``, ``rmsprop_momentum=0``, batch 3, per-pixel penalty weights, normalisation over
+H, W, C, ``same``-padded low-pass) is a :class:`Noise2AtomConfig` option; ``models/noise2atom.json``
+lists them with both readings and the presets ``paper``, ``released`` and ``cpu_budget``.
+
+The trainer is a plain Python object holding functional Keras sub-models and one ``tf.function`` step
+(no NumPy inside it), so it runs unchanged on a GPU. Command line: ``tfstem train noise2atom SERIES -o DIR``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfstem.losses import noise2atom as n2a_losses
+from tfstem.nets.lowpass import LOWPASS_KERNELS, build_lowpass
+from tfstem.nets.wgan_critic import build_wgan_critic
+from tfstem.nets.xception_unet import NORMALIZATIONS, build_denoiser, build_xception_unet
+from tfstem.synth.atoms import clean_domain_dataset
+
+__all__ = ["Noise2AtomConfig", "Noise2AtomTrainer", "load_config", "prepare_frames", "mapping_correlation",
+           "check_reverted_mapping", "add_cli_arguments", "run_cli"]
+
+CONFIG_PATH = Path(__file__).resolve().parents[2] / "models" / "noise2atom.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise2AtomConfig:
+    """Every hyperparameter of Noise2Atom; defaults are the paper's (section in ``models/noise2atom.json``).
+
+    Attributes
+    ----------
+    base_filters, num_residual_blocks, full_resolution_kernels, low_resolution_kernels, normalization
+        Generator (section "Network Architectures"; widths from the released code): 64, 16, (1, 3, 5, 7),
+        (3, 5), "instance" (paper) or "released".
+    critic_filters, critic_dropout
+        Critic: (64, 64, 128, 128), 0.25.
+    lowpass_size, lowpass_sigma, lowpass_kernel, lowpass_padding
+        Ms2b: 33, 15, "paper" | "code_intent", "valid" (paper) | "same" (released).
+    gp_weight, alpha, beta, gp_interpolation
+        lambda = 10 (Eq. 1), alpha = 5, beta = 1 (Eq. 8), "per_sample" | "per_pixel" (released).
+    critic_steps, cycle_updates
+        5 critic updates per batch; "separate" (paper: steps 3 and 4 apart) | "joint" (released: one
+        update on L_lfc + L_cycle).
+    learning_rate, rmsprop_rho, rmsprop_momentum
+        5e-5, 0.9, 0.9 (paper's "momentum 0.9"; the released code's Keras-2 RMSprop has rho 0.9 and no momentum).
+    batch_size, crop_size, training_frames, epochs, steps_per_epoch
+        6 (released: 3), 128, 120, 100; ``steps_per_epoch=None`` = enough batches to cover every
+        128x128 tile of the sampled frames once.
+    crop_sampling
+        "random" (independent frame and window per crop) | "consecutive" (released: one window cut from
+        ``batch_size`` consecutive frames).
+    early_stop_cycle, early_stop_lfc
+        0.05, 0.1 (epoch means); ``None`` disables early stopping.
+    site_pitch, integer_variance
+        Clean-domain simulator readings, see :mod:`tfstem.synth.atoms`.
+    seed
+        Seeds weights, crops, clean images and penalty interpolation.
+    """
+
+    base_filters: int = 64
+    num_residual_blocks: int = 16
+    full_resolution_kernels: tuple = (1, 3, 5, 7)
+    low_resolution_kernels: tuple = (3, 5)
+    normalization: str = "instance"
+    critic_filters: tuple = (64, 64, 128, 128)
+    critic_dropout: float = 0.25
+    lowpass_size: int = 33
+    lowpass_sigma: float = 15.0
+    lowpass_kernel: str = "paper"
+    lowpass_padding: str = "valid"
+    gp_weight: float = n2a_losses.GRADIENT_PENALTY_WEIGHT
+    alpha: float = n2a_losses.ALPHA
+    beta: float = n2a_losses.BETA
+    gp_interpolation: str = "per_sample"
+    critic_steps: int = 5
+    cycle_updates: str = "separate"
+    learning_rate: float = 5e-5
+    rmsprop_rho: float = 0.9
+    rmsprop_momentum: float = 0.9
+    batch_size: int = 6
+    crop_size: int = 128
+    training_frames: int = 120
+    epochs: int = 100
+    steps_per_epoch: int | None = None
+    crop_sampling: str = "random"
+    early_stop_cycle: float | None = 0.05
+    early_stop_lfc: float | None = 0.1
+    site_pitch: int = 1
+    integer_variance: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("full_resolution_kernels", "low_resolution_kernels", "critic_filters"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        choices = {
+            "normalization": NORMALIZATIONS, "lowpass_kernel": LOWPASS_KERNELS, "lowpass_padding": ("valid", "same"),
+            "gp_interpolation": ("per_sample", "per_pixel"), "cycle_updates": ("separate", "joint"),
+            "crop_sampling": ("random", "consecutive"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}; received {name}={getattr(self, name)!r}.")
+        positive = ("base_filters", "critic_steps", "batch_size", "crop_size", "training_frames", "epochs")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer; received {name}={getattr(self, name)}.")
+        if self.num_residual_blocks < 0:
+            raise ValueError(f"num_residual_blocks must be >= 0; received {self.num_residual_blocks}.")
+        if self.crop_size % 16:
+            raise ValueError(f"crop_size must be a multiple of 16 (critic: 4 halvings); received {self.crop_size}.")
+        if self.lowpass_padding == "valid" and self.crop_size <= self.lowpass_size:
+            raise ValueError(f"crop_size must exceed lowpass_size={self.lowpass_size} with valid padding; "
+                             f"received crop_size={self.crop_size}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive; received {self.learning_rate}.")
+        if self.steps_per_epoch is not None and int(self.steps_per_epoch) < 1:
+            raise ValueError(f"steps_per_epoch must be positive or None; received {self.steps_per_epoch}.")
+
+    def replace(self, **changes) -> "Noise2AtomConfig":
+        """A copy with ``changes`` applied (validated)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown Noise2Atom option(s) {sorted(unknown)}; see models/noise2atom.json.")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def load_config(preset: str = "paper", path: str | os.PathLike | None = None, **overrides) -> Noise2AtomConfig:
+    """Read a preset of ``models/noise2atom.json`` (``paper``, ``released`` or ``cpu_budget``) or a saved config.
+
+    Parameters
+    ----------
+    preset : str
+        Name of a preset in the model file; ignored when ``path`` is a flat saved config (``config.json``
+        written by the trainer).
+    path : path-like, optional
+        Default: the package's ``models/noise2atom.json``.
+    **overrides
+        Options that replace the preset's values.
+
+    Returns
+    -------
+    Noise2AtomConfig
+    """
+    path = Path(path) if path is not None else CONFIG_PATH
+    if not path.exists():
+        raise FileNotFoundError(f"Noise2Atom config {path} not found.")
+    data = json.loads(path.read_text())
+    if "parameters" in data:
+        values = {name: spec["value"] for name, spec in data["parameters"].items()}
+        presets = data.get("presets", {})
+        if preset not in presets and preset != "paper":
+            raise ValueError(f"unknown preset {preset!r}; choose one of {['paper', *presets]}.")
+        values.update(presets.get(preset, {}).get("values", {}))
+    else:
+        values = data
+    values.update(overrides)
+    return Noise2AtomConfig().replace(**values)
+
+
+def prepare_frames(frames, *, training_frames: int = 120, seed: int = 0):
+    """Stack min-max normalisation to [-1, 1] and random sampling of ``training_frames`` frames.
+
+    Parameters
+    ----------
+    frames : array_like, ``[T, H, W]`` or ``[T, H, W, 1]``, any real dtype
+        The noisy series (raw counts or intensities). Not modified.
+    training_frames : int
+        Frames sampled (without replacement, kept in time order) when T is larger (paper: 120).
+
+    Returns
+    -------
+    scaled : numpy.ndarray, float32 ``[T', H, W, 1]`` in [-1, 1]
+    minimum, maximum : float
+        Raw stack minimum and maximum (stored in the denoiser).
+    """
+    array = np.asarray(frames)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise ValueError(f"frames must be [T, H, W] or [T, H, W, 1]; received shape {np.shape(frames)}. "
+                         "Multi-channel series: train one model per channel.")
+    if np.iscomplexobj(array) or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"frames must be real numbers; received dtype {array.dtype}.")
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("frames contain NaN or inf; replace them before training.")
+    if array.shape[0] > training_frames:
+        rng = np.random.default_rng(seed)
+        array = array[np.sort(rng.choice(array.shape[0], training_frames, replace=False))]
+    minimum, maximum = float(array.min()), float(array.max())
+    if maximum <= minimum:
+        raise ValueError(f"frames are constant ({minimum}); nothing to learn.")
+    scaled = 2.0 * (array - minimum) / (maximum - minimum) - 1.0
+    return scaled[..., None], minimum, maximum
+
+
+def _noisy_dataset(frames, *, batch_size, crop_size, sampling, seed):
+    """Endless stateless stream of ``[batch_size, crop, crop, 1]`` crops from ``frames`` [T, H, W, 1]."""
+    t_count, height, width = frames.shape[:3]
+    if height < crop_size or width < crop_size:
+        raise ValueError(f"frames of {height}x{width} px are smaller than crop_size={crop_size}; "
+                         "use a smaller crop_size (multiple of 16) or larger frames.")
+    if sampling == "consecutive" and t_count < batch_size:
+        raise ValueError(f"consecutive crop sampling needs >= batch_size={batch_size} frames; received {t_count}.")
+    stack = tf.constant(frames)
+    base = tf.constant([1, int(seed)], tf.int32)
+
+    def crops(i):
+        s = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(base, i), 3)
+        if sampling == "consecutive":
+            t0 = tf.random.stateless_uniform([], s[0], 0, t_count - batch_size + 1, dtype=tf.int32)
+            t = t0 + tf.range(batch_size)
+            r = tf.fill([batch_size], tf.random.stateless_uniform([], s[1], 0, height - crop_size + 1, dtype=tf.int32))
+            c = tf.fill([batch_size], tf.random.stateless_uniform([], s[2], 0, width - crop_size + 1, dtype=tf.int32))
+        else:
+            t = tf.random.stateless_uniform([batch_size], s[0], 0, t_count, dtype=tf.int32)
+            r = tf.random.stateless_uniform([batch_size], s[1], 0, height - crop_size + 1, dtype=tf.int32)
+            c = tf.random.stateless_uniform([batch_size], s[2], 0, width - crop_size + 1, dtype=tf.int32)
+        return tf.map_fn(lambda trc: tf.slice(stack, [trc[0], trc[1], trc[2], 0], [1, crop_size, crop_size, 1])[0],
+                         tf.stack([t, r, c], axis=1), fn_output_signature=tf.float32)
+
+    return tf.data.Dataset.counter().map(crops, num_parallel_calls=2, deterministic=True).prefetch(2)
+
+
+def _summary_scalar(name, value):
+    """``tf.summary.scalar`` without the TensorBoard package: the same event record (plugin "scalars")."""
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata)
+
+
+class Noise2AtomTrainer:
+    """Holds Ms2c, Mc2s, D, Ms2b, the two RMSprop optimizers and the per-batch schedule.
+
+    Parameters
+    ----------
+    config : Noise2AtomConfig, optional
+        Default: the paper's settings.
+
+    Attributes
+    ----------
+    ms2c, mc2s : keras.Model
+        Generators on [-1, 1] images (:func:`~tfstem.nets.xception_unet.build_xception_unet`).
+    critic : keras.Model
+        D (:func:`~tfstem.nets.wgan_critic.build_wgan_critic`).
+    lowpass : keras.Model
+        Ms2b, fixed (:func:`~tfstem.nets.lowpass.build_lowpass`).
+    history : dict of list of float
+        Per-iteration losses ``critic``, ``gp``, ``gan``, ``cycle``, ``lfc`` and wall time ``seconds``.
+    """
+
+    LOSS_NAMES = ("critic", "gp", "gan", "cycle", "lfc")
+
+    def __init__(self, config: Noise2AtomConfig | None = None):
+        self.config = config or Noise2AtomConfig()
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        gen = dict(base_filters=c.base_filters, num_residual_blocks=c.num_residual_blocks,
+                   full_resolution_kernels=c.full_resolution_kernels, low_resolution_kernels=c.low_resolution_kernels,
+                   normalization=c.normalization)
+        self.ms2c = build_xception_unet(name="ms2c", **gen)
+        self.mc2s = build_xception_unet(name="mc2s", **gen)
+        self.critic = build_wgan_critic(crop_size=c.crop_size, filters=c.critic_filters, dropout=c.critic_dropout,
+                                        normalization=c.normalization)
+        self.lowpass = build_lowpass(size=c.lowpass_size, sigma=c.lowpass_sigma, kernel=c.lowpass_kernel,
+                                     padding=c.lowpass_padding)
+        self.generator_variables = self.ms2c.trainable_variables + self.mc2s.trainable_variables
+        # One optimizer per player: the released code shares one RMSprop across its three compiled models,
+        # i.e. Ms2c keeps one set of RMS accumulators for its adversarial and cycle updates (as here).
+        self.generator_optimizer = self._optimizer()
+        self.critic_optimizer = self._optimizer()
+        self.generator_optimizer.build(self.generator_variables)
+        self.critic_optimizer.build(self.critic.trainable_variables)
+        self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+        self.history = {name: [] for name in (*self.LOSS_NAMES, "seconds")}
+        self._denoise_fn = tf.function(self._denoise, reduce_retracing=True)
+        self._critic_fn = tf.function(self._critic_update, reduce_retracing=True)
+        self._adversarial_fn = tf.function(self._adversarial_update, reduce_retracing=True)
+        self._cycle_fn = tf.function(self._cycle_updates, reduce_retracing=True)
+
+    def _optimizer(self):
+        c = self.config
+        return keras.optimizers.RMSprop(learning_rate=c.learning_rate, rho=c.rmsprop_rho, momentum=c.rmsprop_momentum)
+
+    # ------------------------------------------------------------------ one iteration (8 passes)
+    # Three small tf.functions (critic update, adversarial update, cycle update(s)) instead of one: the
+    # critic update is traced once and called 5 times, which keeps the graph and its tracing time small.
+    def _seed(self, salt):
+        seed = tf.stack([tf.constant(salt, tf.int64), self.iteration])
+        return tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32)
+
+    def _critic_update(self, denoised, clean, k):
+        c = self.config
+        with tf.GradientTape() as tape:
+            interpolates = n2a_losses.random_interpolate(
+                clean, denoised, seed=tf.random.experimental.stateless_fold_in(self._seed(7), k),
+                mode=c.gp_interpolation)
+            gp_value = n2a_losses.gradient_penalty(self.critic, interpolates)
+            total = n2a_losses.critic_loss(self.critic(clean, training=True), self.critic(denoised, training=True),
+                                           gp_value, gp_weight=c.gp_weight)
+        grads = tape.gradient(total, self.critic.trainable_variables)
+        self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        return total, gp_value
+
+    def _denoise(self, noisy):
+        return self.ms2c(noisy, training=True)
+
+    def _adversarial_update(self, noisy):
+        ms2c_vars = self.ms2c.trainable_variables
+        with tf.GradientTape() as tape:
+            gan = n2a_losses.generator_adversarial_loss(self.critic(self.ms2c(noisy, training=True), training=True))
+            weighted = self.config.alpha * gan
+        grads = tape.gradient(weighted, ms2c_vars)
+        self.generator_optimizer.apply_gradients(zip(grads, ms2c_vars))
+        return gan
+
+    def _cycle_updates(self, noisy, clean):
+        c = self.config
+        gen_vars = self.generator_variables
+        if c.cycle_updates == "separate":
+            # 3. Ms2c∘Mc2s∘Ms2b: noisy -> its low-frequency features, Ms2b fixed.
+            with tf.GradientTape() as tape:
+                lfc = n2a_losses.low_frequency_cycle_loss(
+                    self.lowpass, noisy, self.mc2s(self.ms2c(noisy, training=True), training=True))
+            grads = tape.gradient(lfc, gen_vars)
+            self.generator_optimizer.apply_gradients(zip(grads, gen_vars))
+            # 4. Mc2s∘Ms2c: clean -> itself.
+            with tf.GradientTape() as tape:
+                cycle = n2a_losses.cycle_loss(clean, self.ms2c(self.mc2s(clean, training=True), training=True))
+                weighted = c.beta * cycle
+            grads = tape.gradient(weighted, gen_vars)
+            self.generator_optimizer.apply_gradients(zip(grads, gen_vars))
+        else:  # released code: one update of the two-output cycle model, MAE 1:1
+            with tf.GradientTape() as tape:
+                lfc = n2a_losses.low_frequency_cycle_loss(
+                    self.lowpass, noisy, self.mc2s(self.ms2c(noisy, training=True), training=True))
+                cycle = n2a_losses.cycle_loss(clean, self.ms2c(self.mc2s(clean, training=True), training=True))
+                total = lfc + c.beta * cycle
+            grads = tape.gradient(total, gen_vars)
+            self.generator_optimizer.apply_gradients(zip(grads, gen_vars))
+        self.iteration.assign_add(1)
+        return cycle, lfc
+
+    def train_step(self, noisy, clean) -> dict:
+        """One iteration of the schedule on a batch.
+
+        Parameters
+        ----------
+        noisy : float32 ``[B, crop, crop, 1]`` in [-1, 1]
+        clean : float32 ``[B, crop, crop, 1]`` in [-1, 1]
+
+        Returns
+        -------
+        dict of float
+            ``critic`` (last of the 5 critic losses), ``gp``, ``gan`` (W(-1, D(Ms2c(s)))), ``cycle``, ``lfc``.
+        """
+        noisy = tf.convert_to_tensor(noisy, tf.float32)
+        clean = tf.convert_to_tensor(clean, tf.float32)
+        # 1. critic x5 on the same batch; Ms2c is not updated in between, so its output is computed once.
+        denoised = tf.stop_gradient(self._denoise_fn(noisy))
+        for k in range(self.config.critic_steps):
+            critic_total, gp_value = self._critic_fn(denoised, clean, tf.constant(k, tf.int32))
+        # 2. Ms2c∘D: noisy -> "True", D fixed.  3./4. the cycle updates.
+        gan = self._adversarial_fn(noisy)
+        cycle, lfc = self._cycle_fn(noisy, clean)
+        out = {"critic": critic_total, "gp": gp_value, "gan": gan, "cycle": cycle, "lfc": lfc}
+        return {k: float(v) for k, v in out.items()}
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(ms2c=self.ms2c, mc2s=self.mc2s, critic=self.critic,
+                                   generator_optimizer=self.generator_optimizer,
+                                   critic_optimizer=self.critic_optimizer, iteration=self.iteration)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, frames, *, epochs: int | None = None, max_minutes: float | None = None,
+            output_dir: str | os.PathLike | None = None, resume: bool = True, verbose: bool = True) -> dict:
+        """Train on a noisy series.
+
+        Parameters
+        ----------
+        frames : array_like ``[T, H, W]`` or ``[T, H, W, 1]``
+            The noisy series, raw intensities, H and W >= ``crop_size``. Not modified.
+        epochs : int, optional
+            Default ``config.epochs`` (paper: 100).
+        max_minutes : float, optional
+            Wall-clock budget; training stops cleanly after the iteration that crosses it.
+        output_dir : path-like, optional
+            Checkpoints (``checkpoints/``, every epoch and at the end), TensorBoard logs (``logs/``),
+            ``history.json`` and ``config.json``. ``resume=True`` continues from the last checkpoint there.
+        verbose : bool
+            tqdm bar per epoch with the three losses.
+
+        Returns
+        -------
+        dict
+            ``history`` (per-iteration losses), ``epochs`` (mean losses per epoch), ``stopped``
+            (``"epochs"``, ``"early_stop"`` or ``"max_minutes"``), ``minimum``, ``maximum``, ``seconds``.
+        """
+        from tqdm.auto import tqdm
+
+        c = self.config
+        epochs = int(c.epochs if epochs is None else epochs)
+        if epochs < 1:
+            raise ValueError(f"epochs must be positive; received epochs={epochs}.")
+        if max_minutes is not None and not max_minutes > 0:
+            raise ValueError(f"max_minutes must be positive or None; received max_minutes={max_minutes}.")
+        scaled, self.minimum, self.maximum = prepare_frames(frames, training_frames=c.training_frames, seed=c.seed)
+        steps = c.steps_per_epoch or math.ceil(
+            scaled.shape[0] * math.ceil(scaled.shape[1] / c.crop_size) * math.ceil(scaled.shape[2] / c.crop_size)
+            / c.batch_size)
+        noisy_stream = iter(_noisy_dataset(scaled, batch_size=c.batch_size, crop_size=c.crop_size,
+                                           sampling=c.crop_sampling, seed=c.seed))
+        clean_stream = iter(clean_domain_dataset(batch_size=c.batch_size, seed=c.seed, site_pitch=c.site_pitch,
+                                                 integer_variance=c.integer_variance, crop_size=c.crop_size))
+        writer = manager = None
+        start_epoch = 0
+        if output_dir is not None:
+            output_dir = Path(output_dir)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
+            manager = tf.train.CheckpointManager(self.checkpoint(), str(output_dir / "checkpoints"), max_to_keep=3)
+            if resume and manager.latest_checkpoint:
+                self.checkpoint().restore(manager.latest_checkpoint)
+                start_epoch = int(self.iteration.numpy()) // steps
+                if verbose:
+                    print(f"resumed from {manager.latest_checkpoint} (iteration {int(self.iteration.numpy())})")
+            writer = tf.summary.create_file_writer(str(output_dir / "logs"))
+        # Skip the stream positions already consumed so that a resumed run sees the same batches.
+        for _ in range(int(self.iteration.numpy())):
+            next(noisy_stream), next(clean_stream)
+        t0 = time.monotonic()
+        per_epoch, stopped = [], "epochs"
+        for epoch in range(start_epoch, epochs):
+            sums = dict.fromkeys(self.LOSS_NAMES, 0.0)
+            bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not verbose, leave=False)
+            done = 0
+            for _ in bar:
+                losses = self.train_step(next(noisy_stream), next(clean_stream))
+                done += 1
+                for k, v in losses.items():
+                    sums[k] += v
+                    self.history[k].append(v)
+                self.history["seconds"].append(time.monotonic() - t0)
+                bar.set_postfix(gan=f"{losses['gan']:.3f}", cycle=f"{losses['cycle']:.3f}", lfc=f"{losses['lfc']:.3f}")
+                if writer is not None:
+                    with writer.as_default(step=int(self.iteration.numpy())):
+                        for k, v in losses.items():
+                            _summary_scalar(k, v)
+                if max_minutes is not None and time.monotonic() - t0 > 60.0 * max_minutes:
+                    stopped = "max_minutes"
+                    break
+            bar.close()
+            means = {k: v / max(done, 1) for k, v in sums.items()}
+            per_epoch.append(means)
+            if verbose:
+                print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in means.items())
+                      + f" ({time.monotonic() - t0:.0f} s)")
+            if manager is not None:
+                manager.save(checkpoint_number=int(self.iteration.numpy()))
+                (output_dir / "history.json").write_text(json.dumps({"iterations": self.history, "epochs": per_epoch}))
+            if stopped == "max_minutes":
+                break
+            if (c.early_stop_cycle is not None and c.early_stop_lfc is not None
+                    and means["cycle"] < c.early_stop_cycle and means["lfc"] < c.early_stop_lfc):
+                stopped = "early_stop"
+                break
+        return {"history": self.history, "epochs": per_epoch, "stopped": stopped, "minimum": self.minimum,
+                "maximum": self.maximum, "seconds": time.monotonic() - t0}
+
+    def denoiser(self) -> keras.Model:
+        """The trained Ms2c wrapped for raw input of any size (MODEL CONTRACT); call after :meth:`fit`."""
+        if not hasattr(self, "minimum"):
+            raise ValueError("the trainer has not seen any frames; call fit(frames) first.")
+        return build_denoiser(self.ms2c, minimum=self.minimum, maximum=self.maximum)
+
+
+def mapping_correlation(model: keras.Model, frames, *, sigma: float = 2.0, max_frames: int = 8) -> float:
+    """Pearson correlation between Gaussian-smoothed input frames and the denoised frames.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A denoiser obeying the MODEL CONTRACT.
+    frames : array_like ``[T, H, W]`` or ``[T, H, W, 1]``
+    sigma : float
+        Smoothing of the input in pixels (noise would otherwise dominate).
+
+    Returns
+    -------
+    float in [-1, 1]. Negative: bright input regions became background (the paper's failure case 1).
+    """
+    from scipy import ndimage
+
+    array = np.asarray(frames, dtype=np.float32)
+    if array.ndim == 4:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = array[None]
+    array = array[:max_frames]
+    out = model.predict(array[..., None], verbose=0)[..., 0]
+    smooth = np.stack([ndimage.gaussian_filter(f, sigma) for f in array])
+    a, b = smooth.ravel() - smooth.mean(), out.ravel() - out.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denom) if denom > 0 else 0.0
+
+
+def check_reverted_mapping(model: keras.Model, frames, *, threshold: float = 0.0) -> float:
+    """Warn when the denoiser inverts contrast (Wang et al. 2020, "Failure cases", case 1).
+
+    Returns the correlation of :func:`mapping_correlation`; issues a ``UserWarning`` with advice when it is
+    below ``threshold``.
+    """
+    corr = mapping_correlation(model, frames)
+    if corr < threshold:
+        warnings.warn(
+            f"Noise2Atom mapping looks reverted: correlation between smoothed input and output is {corr:.2f} "
+            "(bright regions mapped to background). This happens about once in ten runs (Wang et al. 2020, "
+            "failure case 1). Retrain with another seed, check that the background is homogeneous (no thickness "
+            "gradient), and that atoms are brighter than the support (HAADF contrast).",
+            UserWarning, stacklevel=2)
+    return corr
+
+
+# ---------------------------------------------------------------------- command line
+def add_cli_arguments(parser) -> None:
+    """Arguments of ``tfstem train noise2atom SERIES -o DIR``."""
+    parser.add_argument("series", help="noisy series: .tif stack, .npy, .h5, .mrc, .dm4, .emd, ...")
+    parser.add_argument("-o", "--output", required=True, help="output directory (model, checkpoints, logs)")
+    parser.add_argument("--preset", default="paper", help="preset of models/noise2atom.json: paper, released, cpu_budget")
+    parser.add_argument("--config", default=None, help="JSON config file (models/noise2atom.json layout or a saved config.json)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's, paper 100)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops cleanly")
+    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if DIR has checkpoints")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _read_series(path):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"series {path} not found.")
+    try:
+        from tfstem import io as tio
+
+        return np.asarray(tio.read_image(path).data)
+    except (ImportError, AttributeError):  # io layer not merged yet: the two formats we can read ourselves
+        if path.suffix.lower() == ".npy":
+            return np.load(path)
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            return tifffile.imread(path)
+        raise ValueError(f"cannot read {path.suffix!r} without tfstem.io; use .npy or .tif.")
+
+
+def run_cli(args) -> int:
+    """Run ``tfstem train noise2atom``; writes ``DIR/noise2atom.keras``, ``config.json``, ``history.json``."""
+    overrides = {} if args.seed is None else {"seed": args.seed}
+    config = load_config(args.preset, args.config, **overrides)
+    frames = _read_series(args.series)
+    trainer = Noise2AtomTrainer(config)
+    result = trainer.fit(frames, epochs=args.epochs, max_minutes=args.max_minutes, output_dir=args.output,
+                         resume=not args.no_resume, verbose=not args.quiet)
+    model = trainer.denoiser()
+    out = Path(args.output) / "noise2atom.keras"
+    model.save(out)
+    corr = check_reverted_mapping(model, frames)
+    print(f"saved {out} ({result['stopped']}, {len(result['history']['gan'])} iterations, "
+          f"{result['seconds']:.0f} s; input/output correlation {corr:.2f})")
+    return 0
