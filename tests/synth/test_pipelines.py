@@ -12,15 +12,11 @@ from tfstem.synth.distortion import sample_dose
 
 
 @pytest.mark.parametrize("modality", MODALITIES)
-def test_pairs_shapes_ranges_and_seed_determinism(modality):
+def test_pairs_shapes_and_ranges(modality):
     a = next(iter(synth.pairs(modality, size=32, batch_size=2, seed=5)))
-    b = next(iter(synth.pairs(modality, size=32, batch_size=2, seed=5)))
-    c = next(iter(synth.pairs(modality, size=32, batch_size=2, seed=6)))
     for t in a:
         assert t.shape == (2, 32, 32, 1) and t.dtype == tf.float32
         assert np.all(np.isfinite(t.numpy()))
-    assert np.array_equal(a[0].numpy(), b[0].numpy()) and np.array_equal(a[1].numpy(), b[1].numpy())
-    assert not np.array_equal(a[0].numpy(), c[0].numpy())
     clean = a[1].numpy()
     if modality.endswith("tem") and not modality.endswith("stem"):
         # the TEM target carries the camera PSF (Eq. 27), whose ringing may overshoot the normalised maximum a little
@@ -28,6 +24,14 @@ def test_pairs_shapes_ranges_and_seed_determinism(modality):
     else:
         assert clean.max() <= 1.0 + 1e-5 and clean.min() >= -1e-6
     assert not np.allclose(a[0].numpy(), clean)  # something was distorted
+
+
+def test_pairs_same_seed_same_bits_other_seed_differs():
+    a = next(iter(synth.pairs("hrstem", size=32, batch_size=2, seed=5)))
+    b = next(iter(synth.pairs("hrstem", size=32, batch_size=2, seed=5)))
+    c = next(iter(synth.pairs("hrstem", size=32, batch_size=2, seed=6)))
+    assert np.array_equal(a[0].numpy(), b[0].numpy()) and np.array_equal(a[1].numpy(), b[1].numpy())
+    assert not np.array_equal(a[0].numpy(), c[0].numpy()) and not np.array_equal(a[1].numpy(), c[1].numpy())
 
 
 @pytest.mark.parametrize("modality", ["hrstem", "hrtem", "lrsem"])

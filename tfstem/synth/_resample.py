@@ -70,8 +70,15 @@ def cubic_shift_rows(x: tf.Tensor, shifts: tf.Tensor) -> tf.Tensor:
     return out
 
 
-def bilinear_sample(x: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
-    """Bilinear sampling of ``x`` at fractional pixel positions, clamped at the borders.
+def _reflect(index, size):
+    """Mirror indices into [0, size - 1] (edge pixel not repeated)."""
+    period = tf.maximum(2 * (size - 1), 1)
+    index = tf.math.floormod(index, period)
+    return tf.where(index > size - 1, period - index, index)
+
+
+def bilinear_sample(x: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, mode: str = "reflect") -> tf.Tensor:
+    """Bilinear sampling of ``x`` at fractional pixel positions, mirrored (``"reflect"``) or clamped at the borders.
 
     Parameters
     ----------
@@ -92,8 +99,11 @@ def bilinear_sample(x: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor
     c0 = tf.cast(c0, tf.int32)
 
     def at(r, c):
-        r = tf.clip_by_value(r, 0, height - 1)
-        c = tf.clip_by_value(c, 0, width - 1)
+        if mode == "reflect":
+            r, c = _reflect(r, height), _reflect(c, width)
+        else:
+            r = tf.clip_by_value(r, 0, height - 1)
+            c = tf.clip_by_value(c, 0, width - 1)
         return tf.gather_nd(x, tf.stack([r, c], axis=-1), batch_dims=1)
 
     top = at(r0, c0) * (1.0 - tc) + at(r0, c0 + 1) * tc

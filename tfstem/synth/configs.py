@@ -59,7 +59,7 @@ class ImagingConfig:
     support_probability: float = 0.95
     support_thickness: tuple = (10.0, 300.0)  # Angstrom (1-30 nm)
     thickness: tuple = (5.0, 150.0)  # specimen thickness in Angstrom [choice: paper uses n_z = max(n_x, n_y) pixels]
-    max_atoms: int = 60000  # cap on atoms in the extended box [choice: keeps one specimen < ~0.2 s on a CPU core]
+    max_atoms: int = 30000  # cap on atoms in the extended box [choice: CPU time of the specimen stage]
     profile_order: tuple = (4.0, 16.0)  # Butterworth n, Eq. 17
     profile_alpha: tuple = (0.75, 1.25)  # Eq. 18
     profile_height: tuple = (0.5, 1.0)  # h1, h2, h3, Eq. 17 with the ordering of Eq. 22

@@ -21,7 +21,7 @@ def random_linear_transform(images, seed, max_rotation=math.pi, scale=(0.8, 1.25
     """Interpolation distortion: the same random linear transform applied to every image in ``images``.
 
     The transform (rotation about the image centre, anisotropic scale, shear) is drawn per batch element and
-    applied with bilinear interpolation (clamped borders) to the distorted and the clean image alike.
+    applied with bilinear interpolation (mirrored borders, no edge streaks) to the distorted and the clean image alike.
 
     Parameters
     ----------

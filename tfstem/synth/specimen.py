@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
-from scipy.spatial import Delaunay, cKDTree
+from scipy.spatial import ConvexHull, cKDTree
 
 from tfstem.synth.configs import ImagingConfig
 
@@ -341,9 +341,11 @@ def _shape(rng, cfg, pos, box):
         v = rng.normal(size=(nv, 3))
         v = centre + radius * v / np.linalg.norm(v, axis=1, keepdims=True)
         try:
-            return Delaunay(v).find_simplex(pos) >= 0
+            hull = ConvexHull(v)
         except Exception:  # degenerate vertex sets (coplanar): no shape
             return np.ones(len(pos), bool)
+        # inside when on the inner side of every facet plane (n . p + d <= 0)
+        return np.all(pos @ hull.equations[:, :3].T + hull.equations[:, 3] <= 0.0, axis=1)
     angle = rng.uniform(0, 2 * math.pi)  # hard plane parallel to z
     normal = np.array([math.cos(angle), math.sin(angle), 0.0])
     return (pos - centre) @ normal <= 0.0
