@@ -72,8 +72,11 @@ def run_ours(frames, args):
     from tfstem.train.n2v import mask_batch, normalise_frames
 
     model = build_n2v_unet(channels=2, features=args.features, depth=args.depth)
-    predict = tf.function(lambda x: model(x, training=False), jit_compile=args.xla)
-    ms, all_ms = _median_ms(lambda x: predict(tf.constant(x)).numpy(), [f[None] for f in frames])
+    import tfstem
+
+    # the user path: tfstem.restore on a whole [H, W, 2] frame (XLA with --xla, i.e. restore(jit_compile=True))
+    ms, all_ms = _median_ms(lambda x: tfstem.restore(x, model=model, jit_compile=args.xla, verbose=False),
+                            list(frames))
     gauss_ms, _ = _median_ms(lambda x: baselines.gaussian(x, 1.0), list(frames))
 
     core = model.get_layer("n2v_unet_core")
