@@ -13,7 +13,7 @@ the method but is not the r_em data generator.
 
 Full-length run (default options: reduced CGRDN ``--size small``, 64x64 patches, 300 steps) on a 2-core
 CPU shared with other jobs: ~5-10 min; the weighted pixel loss falls by more than half and the validation
-PSNR rises by several dB (see ``benchmarks/results_cgrdn_training.md``). ``--quick`` (CI) runs 12 steps
+PSNR rises by several dB (see ``benchmarks/RESULTS.md``). ``--quick`` (CI) runs 12 steps
 of a tiny network and only checks that everything works.
 
     python examples/train_cgrdn.py --out runs/cgrdn_example

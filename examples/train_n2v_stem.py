@@ -14,7 +14,7 @@ here is a CPU preset (``--preset cpu``): the same depth-4 U-Net with 16 first-le
 patches, mask grid pitch 8 px (denser masks: more supervised pixels per step), a 5x5 replacement
 window and Adam 4e-4, stopped by ``--max-minutes``. ``--preset paper`` uses models/n2v_stem.json
 unchanged. On 2 shared CPU cores, 30 minutes of the CPU preset reach the figures in
-benchmarks/results_n2v.md. ``--quick`` (CI) trains a tiny network for a few steps on 8 frames.
+benchmarks/RESULTS.md. ``--quick`` (CI) trains a tiny network for a few steps on 8 frames.
 
 ``--channels adf`` / ``bf`` trains a mono-channel model on one channel (the paper's mono-vs-dual
 comparison: run the three with the same budget).

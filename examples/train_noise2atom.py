@@ -7,7 +7,7 @@ the shipped simulated HAADF series (Pt-like atoms and clusters on carbon, ~1.5 e
 the consecutive structural similarity (CSS, Eq. 10) of raw, Gaussian (sigma = 1 px) and Noise2Atom frames,
 plus PSNR against the noise-free frames when they exist (``<series>_truth.npz``).
 
-What the full-length run gives: see ``benchmarks/results_noise2atom.md`` (paper settings are the default;
+What the full-length run gives: see ``benchmarks/RESULTS.md`` (paper settings are the default;
 ``--preset cpu_budget --max-minutes 30`` is the 2-core CPU run reported there).
 
     python examples/train_noise2atom.py [--epochs N] [--series PATH] [--max-minutes M] [--preset paper] [--quick]

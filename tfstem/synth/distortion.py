@@ -41,7 +41,7 @@ def sample_dose(seed, n, counts=(0.5, 750.0), scale=0.5, mapping="log") -> tf.Te
     images at lower doses". We draw ``t ~ Exp(scale)`` truncated to [0, 1] (inverse-CDF sampling) and map it onto
     the range, log-uniformly by default (``counts = low (high / low)^t``, median ~ 4.5 counts per pixel) or linearly
     (``mapping="linear"``, median ~ 225); ``alpha = counts / E{y}``. The log mapping reproduces the input-PSNR
-    spread of the authors' shipped test pairs (benchmarks/results_synth.md).
+    spread of the authors' shipped test pairs (benchmarks/RESULTS.md).
 
     Returns
     -------
