@@ -93,6 +93,24 @@ def test_array_pairs_dataset_is_a_function_of_the_step():
         cgrdn.array_pairs_dataset(x, y, batch_size=2, patch_size=64)
 
 
+def test_data_option_reads_a_simulate_directory_scaled_like_synthetic_pairs(tmp_path):
+    """`--data DIR` takes `tfstem simulate --format npy` output and applies the synthetic intensity scale."""
+    rng = np.random.default_rng(0)
+    clean = rng.random((3, 20, 20), dtype=np.float32)
+    np.save(tmp_path / "hrstem_clean.npy", clean)
+    np.save(tmp_path / "hrstem_distorted.npy", clean + 0.5)
+    x, y = cgrdn._read_pairs(tmp_path)
+    np.testing.assert_allclose(y, clean * cgrdn.SYNTH_INTENSITY_SCALE, rtol=1e-6)
+    np.testing.assert_allclose(x, (clean + 0.5) * cgrdn.SYNTH_INTENSITY_SCALE, rtol=1e-6)
+
+    (tmp_path / "hrstem_distorted.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="hrstem_distorted.npy"):
+        cgrdn._read_pairs(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="exactly one"):
+        cgrdn._read_pairs(tmp_path / "empty")
+
+
 def test_batch_must_split_over_replicas():
     import tensorflow as tf
 
@@ -217,6 +235,19 @@ def test_float16_policy_keeps_the_standardisation_in_float32():
     assert dtypes["Conv2D"] == "float16"
     counts = np.full((1, 32, 32, 1), 30000.0, np.float32) + np.random.default_rng(0).normal(0, 3000, (1, 32, 32, 1)).astype(np.float32)
     assert np.all(np.isfinite(np.asarray(trainer.generator(counts), dtype=np.float32)))
+
+
+def test_max_minutes_stops_cleanly_and_saves_the_generator(tmp_path):
+    sys.path.insert(0, str(HERE))
+    from cgrdn_distributed_run import tiny_config, tiny_pairs
+
+    x, y = tiny_pairs(n=4)
+    trainer = cgrdn.CGRDNTrainer(tiny_config(), out_dir=tmp_path, verbose=False)
+    history = trainer.fit(cgrdn.array_pairs_dataset(x, y, batch_size=4, patch_size=32), 50, max_minutes=0)
+    assert history["stopped"] == "max_minutes" and history["step"] == [1]
+    assert int(trainer.step.numpy()) == 1 and (tmp_path / "cgrdn_hrstem.keras").is_file()
+    with pytest.raises(ValueError, match="max_minutes"):
+        trainer.fit(cgrdn.array_pairs_dataset(x, y, batch_size=4, patch_size=32), 50, max_minutes=-1)
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Mapping
@@ -639,7 +640,7 @@ class CGRDNTrainer:
 
     # ------------------------------------------------------------------ public loop
     def fit(self, data, steps: int, *, resume: bool = False, validation_data=None, validation_every: int = 0,
-            callbacks=()) -> dict:
+            callbacks=(), max_minutes: float | None = None) -> dict:
         """Train until the global step reaches ``steps``.
 
         Parameters
@@ -658,17 +659,25 @@ class CGRDNTrainer:
             Interval in steps (0: only at the end).
         callbacks : sequence of callables
             Called as ``callback(step, metrics_dict)`` after every step (e.g. to stop a run for a test).
+        max_minutes : float, optional
+            Wall-clock budget of this call in minutes: after the first step that ends past it, training stops
+            cleanly (checkpoint, validation and the saved generator as at the end of a full run). Ctrl-C
+            (KeyboardInterrupt) stops the same way. ``--resume`` continues such a run.
 
         Returns
         -------
         dict
             ``{"step": [...], "<term>": [...], "val_psnr": [(step, dB), ...], ...}``: one value per step run
-            in this call, means over the global batch.
+            in this call, means over the global batch; ``"stopped"`` is ``"max_minutes"`` or ``"interrupted"``
+            when the run ended before ``steps``.
         """
         from tqdm.auto import tqdm
 
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer; received steps={steps!r}.")
+        if max_minutes is not None and not max_minutes >= 0:
+            raise ValueError(f"max_minutes must be >= 0 (or None); received max_minutes={max_minutes!r}.")
+        deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
         c = self.config
         start = self.restore() if resume else int(self.step.numpy())
         history: dict = {"step": [], "val_psnr": [], "val_ssim": [], "step_time_s": []}
@@ -713,9 +722,18 @@ class CGRDNTrainer:
                     self.save_checkpoint()
                 for callback in callbacks:
                     callback(done, values)
+                if deadline is not None and done < steps and time.monotonic() > deadline:
+                    history["stopped"] = "max_minutes"
+                    break
+        except KeyboardInterrupt:
+            history["stopped"] = "interrupted"
         finally:
             bar.close()
-        if validation_data is not None and (not history["val_psnr"] or history["val_psnr"][-1][0] != steps):
+        if "stopped" in history:
+            print(f"cgrdn: stopped ({history['stopped']}) at step {int(self.step.numpy())} of {steps}; "
+                  "the checkpoint and generator are saved, --resume continues.", file=sys.stderr)
+        if validation_data is not None and (not history["val_psnr"]
+                                            or history["val_psnr"][-1][0] != int(self.step.numpy())):
             self._validate(int(self.step.numpy()), validation_data, history)
         if c.checkpoint_every:
             self.save_checkpoint()
@@ -806,8 +824,9 @@ def add_cli_arguments(parser) -> None:
                         help="released: authors' L1x10, GAN off (default); paper_gan: critic + all losses")
     parser.add_argument("--config", default=None, help="a JSON config of the models/cgrdn_<modality>.json layout")
     parser.add_argument("--data", default=None,
-                        help=".npz or .h5 file with arrays 'x' (distorted) and 'y' (clean), [N, H, W(, C)]; "
-                             "default: synthetic pairs from tfstem.synth")
+                        help=".npz or .h5 file with arrays 'x' (distorted) and 'y' (clean), [N, H, W(, C)], "
+                             "or a `tfstem simulate --format npy` output directory; "
+                             "default: synthetic pairs from tfstem.synth, made on the fly")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch (default from config: 4)")
     parser.add_argument("--patch-size", type=int, default=None, help="training patch side (default 256)")
     parser.add_argument("--learning-rate", type=float, default=None)
@@ -815,6 +834,8 @@ def add_cli_arguments(parser) -> None:
                         help="full: the authors' 7.0 M-parameter CGRDN; small: 32 features, 16 growth, 4x2x2 (CPU)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=None)
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="wall-clock budget: stop cleanly (checkpoint + saved model) after it; --resume goes on")
     parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
                         help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     parser.add_argument("--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16"), default=None)
@@ -827,10 +848,37 @@ def add_cli_arguments(parser) -> None:
 SMALL_GENERATOR = dict(features=32, growth=16, layers_per_rdb=4, rdbs_per_grdb=2, grdbs=2)
 
 
+#: tfstem.synth returns clean images scaled to max 1. The authors trained on raw 16-bit counts, where the
+#: CGRDN's absolute std floor of 0.1 never acts; scaling the pairs by 1000 keeps it inactive in the same way
+#: (the network is otherwise invariant to the intensity scale).
+SYNTH_INTENSITY_SCALE = 1000.0
+
+
+def _read_simulated_pairs(directory: Path):
+    """Pairs written by ``tfstem simulate --format npy``, scaled like on-the-fly synthetic data.
+
+    Returns
+    -------
+    x, y : np.ndarray
+        float32 ``[N, H, W]`` distorted and clean images times :data:`SYNTH_INTENSITY_SCALE`.
+    """
+    clean_files = sorted(directory.glob("*_clean.npy"))
+    if len(clean_files) != 1:
+        raise ValueError(f"--data {directory} must hold exactly one '<prefix>_clean.npy' written by "
+                         f"`tfstem simulate --format npy`; found {[p.name for p in clean_files]}.")
+    distorted_file = clean_files[0].with_name(clean_files[0].name.replace("_clean.npy", "_distorted.npy"))
+    if not distorted_file.exists():
+        raise FileNotFoundError(f"--data {directory}: {distorted_file.name} is missing beside {clean_files[0].name}.")
+    x, y = np.load(distorted_file), np.load(clean_files[0])
+    return x * np.float32(SYNTH_INTENSITY_SCALE), y * np.float32(SYNTH_INTENSITY_SCALE)
+
+
 def _read_pairs(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"--data {path} does not exist.")
+    if path.is_dir():
+        return _read_simulated_pairs(path)
     if path.suffix == ".npz":
         with np.load(path) as archive:
             if "x" not in archive or "y" not in archive:
@@ -844,12 +892,6 @@ def _read_pairs(path):
                 raise ValueError(f"--data {path} must hold datasets 'x' and 'y'; found {sorted(f)}.")
             return f["x"][()], f["y"][()]
     raise ValueError(f"--data must be a .npz or .h5 file; received {path.name}.")
-
-
-#: tfstem.synth returns clean images scaled to max 1. The authors trained on raw 16-bit counts, where the
-#: CGRDN's absolute std floor of 0.1 never acts; scaling the pairs by 1000 keeps it inactive in the same way
-#: (the network is otherwise invariant to the intensity scale).
-SYNTH_INTENSITY_SCALE = 1000.0
 
 
 def _synthetic_data(config):
@@ -905,7 +947,7 @@ def run_cli(args) -> int:
     else:
         data = _synthetic_data(config)
     trainer = CGRDNTrainer(config, strategy=strategy, out_dir=out, verbose=not args.quiet)
-    history = trainer.fit(data, args.steps, resume=args.resume)
+    history = trainer.fit(data, args.steps, resume=args.resume, max_minutes=args.max_minutes)
     if history["step"]:
         last = {k: v[-1] for k, v in history.items() if v and isinstance(v[-1], float) and k != "step_time_s"}
         print(f"step {history['step'][-1]}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items())))
