@@ -1,12 +1,12 @@
 """PSNR/SSIM on tk-r-em's simulated HR-STEM test set (``sfr_hrstem.h5``, 8 pairs of 256x256).
 
 Rows: raw input, Gaussian blur, total variation, BM3D, the r_em authors' network (``r_em/hrstem``) and any
-number of tfstem-trained models (``--model PATH.keras``, repeatable). PSNR and SSIM are computed per image
+number of tfstem-trained models (``--model NAME_OR_PATH``, repeatable). PSNR and SSIM are computed per image
 against its clean image with the clean image's data range (r_em Eq. 1; :mod:`tfstem.metrics`) and averaged.
 Gaussian sigma and TV weight are swept on a small grid; the table shows the best value on this test set,
 which favours those baselines (an oracle choice).
 
-    python benchmarks/cgrdn_quality.py --model weights/cgrdn_hrstem/cgrdn_hrstem.keras
+    python benchmarks/cgrdn_quality.py --model cgrdn_hrstem
     python benchmarks/cgrdn_quality.py --no-bm3d        # skip the slow BM3D row
 """
 
@@ -22,6 +22,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+
+#: Oracle grids: each baseline's parameter is the best of these on the test set itself (optimum inside the grid).
+GAUSSIAN_SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0)
+TV_WEIGHTS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 def load_sfr_test_set(name="sfr_hrstem"):
@@ -76,14 +81,15 @@ def _predict(model, x, batch_size=2):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", default=[], help="tfstem-trained .keras generator (repeatable)")
+    parser.add_argument("--model", action="append", default=[],
+                        help="tfstem-trained generator: a registry name (e.g. cgrdn_hrstem) or a .keras path "
+                             "(repeatable)")
     parser.add_argument("--no-bm3d", action="store_true")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    import keras
-
     from tfstem import baselines
+    from tfstem.registry import load_model
 
     x, y = load_sfr_test_set()
     rows = []
@@ -94,10 +100,10 @@ def main(argv=None):
         print(f"{name:40s} PSNR {p:7.3f} dB  SSIM {s:.4f}  {detail}", flush=True)
 
     add("raw input", x)
-    best = max(((scores(baselines.gaussian(x, s), y), s) for s in (0.5, 1.0, 1.5, 2.0, 3.0)), key=lambda t: t[0][0])
-    add("Gaussian blur", baselines.gaussian(x, best[1]), f"sigma {best[1]} px (best of 0.5-3 on this set)")
-    best = max(((scores(baselines.tv(x, w), y), w) for w in (0.02, 0.05, 0.1, 0.2, 0.4)), key=lambda t: t[0][0])
-    add("TV (Chambolle)", baselines.tv(x, best[1]), f"weight {best[1]} (best of 0.02-0.4 on this set)")
+    best = max(((scores(baselines.gaussian(x, s), y), s) for s in GAUSSIAN_SIGMAS), key=lambda t: t[0][0])
+    add("Gaussian blur", baselines.gaussian(x, best[1]), f"sigma {best[1]} px (best of {GAUSSIAN_SIGMAS} on this set)")
+    best = max(((scores(baselines.tv(x, w), y), w) for w in TV_WEIGHTS), key=lambda t: t[0][0])
+    add("TV (Chambolle)", baselines.tv(x, best[1]), f"weight {best[1]} (best of {TV_WEIGHTS} on this set)")
     if not args.no_bm3d:
         try:
             t0 = time.perf_counter()
@@ -110,9 +116,9 @@ def main(argv=None):
         add("r_em authors' CGRDN (sfr_hrstem)", _predict(model, x), source)
     else:
         print(f"authors' network skipped: {source}")
-    for path in args.model:
-        model = keras.models.load_model(path)
-        add(f"tfstem {Path(path).stem} ({model.count_params():,} params)", _predict(model, x), str(path))
+    for name in args.model:
+        model = load_model(name)
+        add(f"tfstem {Path(name).stem} ({model.count_params():,} params)", _predict(model, x), str(name))
 
     print()
     print("| method | PSNR (dB) | SSIM | notes |")
