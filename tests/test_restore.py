@@ -131,3 +131,18 @@ def test_saved_model_runner_is_accepted(tmp_path, tiny_model):
     got = restore(image, model=str(version_dir), verbose=False)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     shutil.rmtree(version_dir)
+
+
+def test_top_level_restore_stays_callable_after_submodule_imports():
+    """``tfstem.restore`` must remain the function even once ``tfstem.restore`` the module has been imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import tfstem.cli, tfstem.restore\n"
+        "from tfstem.restore import tile_starts\n"
+        "import tfstem\n"
+        "assert callable(tfstem.restore), type(tfstem.restore)\n"
+        "import sys; assert 'tensorflow' not in sys.modules, 'import tfstem must stay light'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,11 +16,14 @@ from __future__ import annotations
 import importlib
 
 from tfstem._version import __version__
+# Imported eagerly (it only needs numpy at import time): a lazy attribute would be shadowed by the
+# submodule of the same name as soon as anything imports ``tfstem.restore``, making
+# ``tfstem.restore(image)`` fail with "'module' object is not callable".
+from tfstem.restore import restore
 
 __all__ = ["__version__", "restore", "load_model", "list_models"]
 
 _LAZY_ATTRIBUTES = {
-    "restore": ("tfstem.restore", "restore"),
     "load_model": ("tfstem.registry", "load_model"),
     "list_models": ("tfstem.registry", "list_models"),
 }
