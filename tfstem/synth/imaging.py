@@ -185,6 +185,9 @@ def finish_image(y, params, std_over_mean=(0.01, 0.35)) -> tf.Tensor:
 def specimen_arrays(rng, specimen: Specimen, cfg: ImagingConfig, height: int, width: int):
     """Arrays that :func:`render_atoms` needs for ``specimen`` on a ``height x width`` grid.
 
+    Profiles (Eq. 17-22) are drawn for the unique atomic numbers of specimen and support together. Support atoms get
+    their own rows: a copy of their Z's row with h1..h3 scaled by ``specimen.support_weight``.
+
     Returns
     -------
     positions_px : np.ndarray float32 [K, 2]; species_index : np.ndarray int32 [K]; profiles : np.ndarray [S, 5]
@@ -196,7 +199,15 @@ def specimen_arrays(rng, specimen: Specimen, cfg: ImagingConfig, height: int, wi
     numbers = specimen.atomic_numbers if len(pos) else np.array([1], np.int32)
     species, index = _species_index(numbers)
     profiles = sample_profiles(rng, species, dr, cfg)
-    return positions_px, index[:len(pos)].astype(np.int32), profiles
+    index = index[:len(pos)].astype(np.int32)
+    support = np.asarray(specimen.support, bool)[:len(pos)]
+    if support.any() and specimen.support_weight != 1.0:
+        rows, inverse = np.unique(index[support], return_inverse=True)
+        extra = profiles[rows].copy()
+        extra[:, 1:4] *= specimen.support_weight
+        index[support] = len(profiles) + inverse.astype(np.int32)
+        profiles = np.concatenate([profiles, extra])
+    return positions_px, index, profiles
 
 
 # ----------------------------------------------------------------------------------------------- low resolution
