@@ -117,3 +117,20 @@ def test_support_film_is_light_and_dimmer_than_the_specimen(seed):
             base = profiles[np.searchsorted(species, z)]
             np.testing.assert_allclose(profiles[row, 1:4], base[1:4] * s.support_weight, rtol=1e-6)
             assert profiles[row, 0] == base[0] and profiles[row, 4] == base[4]
+
+
+def test_finish_normalises_tiny_and_empty_images():
+    params = np.array([0, 0, 1, 1, 0.2, 0.5, 0.5, 0.5, 0.3, 0.2], np.float32)
+    tiny = imaging.finish_image(tf.fill([16, 16], 1e-20) + tf.eye(16) * 1e-18, params).numpy()
+    assert tiny.max() == pytest.approx(1.0, abs=1e-6) and np.all(np.isfinite(tiny))  # Eq. 26
+    empty = imaging.finish_image(tf.zeros([16, 16]), params).numpy()
+    assert np.all(empty == 1.0)
+
+
+def test_low_resolution_table_never_holds_only_cracks():
+    cfg = ImagingConfig(resolution="low", low_resolution_object_probability=0.05)
+    for seed in range(40):
+        table = imaging.sample_low_resolution(np.random.default_rng(seed), cfg, 32, 32)
+        kinds = set(table[table[:, 1] > 0.5, 0].astype(int))
+        assert kinds - {imaging.LOW_RES_KINDS.index("cracks")}
+        assert imaging.render_low_resolution(table, 32, 32, cfg).numpy().max() > 0
