@@ -24,6 +24,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"  # tk-r-em's SavedModels need Keras 2 (t
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
+import datetime  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402
@@ -68,6 +69,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=2023)
     parser.add_argument("--out", default="benchmarks/synth_realism", help="output prefix for .png and .json")
     parser.add_argument("--quick", action="store_true", help="CI: 4 pairs, 128 px")
+    parser.add_argument("--stop-at", help="UTC HH:MM: start no chunk of 8 pairs that would end after it")
     parser.add_argument("--fresh", action="store_true", help="ignore results of earlier runs in OUT.json")
     args = parser.parse_args(argv)
     if args.quick:
@@ -88,46 +90,58 @@ def main(argv=None):
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=pathlib.Path(__file__).parent).stdout.strip()
     q = lambda v: [round(float(a), 2) for a in np.percentile(v, [25, 50, 75])] if len(v) else None  # noqa: E731
+    stop_at = None
+    if args.stop_at:
+        hour, minute = map(int, args.stop_at.split(":"))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        stop_at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
     for modality in args.modalities:
-        t0 = time.time()
-        ds = synth.pairs(modality, size=args.size, batch_size=min(8, args.n), seed=args.seed)
-        xs, ys = [], []
-        for x, y in ds.take(max(args.n // min(8, args.n), 1)):
-            xs.append(x.numpy())
-            ys.append(y.numpy())
-        x, y = np.concatenate(xs), np.concatenate(ys)
-        t_gen = time.time() - t0
         net = tk_r_em.load_network(f"sfr_{modality}")
-        t0 = time.time()
-        restored = net.predict(x, batch_size=4)
-        t_net = time.time() - t0
-        p_in = np.array([psnr(y[i], x[i]) for i in range(len(x))])
-        p_out = np.array([psnr(y[i], restored[i]) for i in range(len(x))])
-        m_in = np.array([matched_psnr(y[i], x[i]) for i in range(len(x))])
         tx, ty = tk_test_pairs(f"sfr_{modality}")
         if tx is None:
             tx = ty = np.zeros((0, 1, 1, 1), np.float32)
         t_in = np.array([matched_psnr(ty[i], tx[i]) for i in range(len(tx))])
         t_raw = np.array([psnr(ty[i], tx[i]) for i in range(len(tx))])
         t_out = np.array([psnr(ty[i], r) for i, r in enumerate(net.predict(tx, batch_size=4))]) if len(tx) else t_in
-        results[modality] = {
-            "n": int(len(x)), "size": args.size, "seed": args.seed,
-            "ours_input_psnr_mean": float(p_in.mean()), "ours_restored_psnr_mean": float(p_out.mean()),
-            "ours_gain_db": float(p_out.mean() - p_in.mean()),
-            "ours_gain_db_quartiles": q(p_out - p_in), "ours_pairs_with_gain": int(np.sum(p_out > p_in)),
-            "ours_input_psnr_quartiles": q(p_in), "ours_matched_input_psnr_quartiles": q(m_in),
-            "tk_test_n": int(len(tx)), "tk_test_matched_input_psnr_quartiles": q(t_in),
-            "tk_test_raw_input_psnr_quartiles": q(t_raw),
-            "tk_test_gain_db_matched": float(t_out.mean() - t_in.mean()) if len(tx) else None,
-            "seconds_generate": round(t_gen, 1), "seconds_network": round(t_net, 1), "commit": commit,
-            "ours_input_psnr": [round(float(v), 3) for v in p_in],
-            "ours_restored_psnr": [round(float(v), 3) for v in p_out],
-            "ours_matched_input_psnr": [round(float(v), 3) for v in m_in],
-            "tk_test_matched_input_psnr": [round(float(v), 3) for v in t_in],
-        }
-        json_path.write_text(json.dumps(results, indent=2))
-        print(f"{modality}: {len(x)} pairs, generation {t_gen:.0f} s, network {t_net:.0f} s "
-              f"({t_net / max(len(x), 1):.1f} s per image)", flush=True)
+        batch = min(8, args.n)
+        ds = iter(synth.pairs(modality, size=args.size, batch_size=batch, seed=args.seed))
+        p_in, p_out, m_in = [], [], []
+        t_gen = t_net = 0.0
+        # chunk by chunk, saving after each, so that a run cut short (time slot, --stop-at) keeps what it measured
+        for _ in range(max(args.n // batch, 1)):
+            if stop_at is not None and p_in and (datetime.datetime.now(datetime.timezone.utc)
+                                                 + datetime.timedelta(seconds=(t_gen + t_net) / len(p_in) * batch)
+                                                 > stop_at):
+                print(f"{modality}: stopping at {len(p_in)} pairs (--stop-at {args.stop_at})", flush=True)
+                break
+            t0 = time.time()
+            x, y = (v.numpy() for v in next(ds))
+            t_gen += time.time() - t0
+            t0 = time.time()
+            restored = net.predict(x, batch_size=4)
+            t_net += time.time() - t0
+            p_in += [psnr(y[i], x[i]) for i in range(len(x))]
+            p_out += [psnr(y[i], restored[i]) for i in range(len(x))]
+            m_in += [matched_psnr(y[i], x[i]) for i in range(len(x))]
+            pi, po, mi = np.array(p_in), np.array(p_out), np.array(m_in)
+            results[modality] = {
+                "n": int(len(pi)), "size": args.size, "seed": args.seed,
+                "ours_input_psnr_mean": float(pi.mean()), "ours_restored_psnr_mean": float(po.mean()),
+                "ours_gain_db": float(po.mean() - pi.mean()),
+                "ours_gain_db_quartiles": q(po - pi), "ours_pairs_with_gain": int(np.sum(po > pi)),
+                "ours_input_psnr_quartiles": q(pi), "ours_matched_input_psnr_quartiles": q(mi),
+                "tk_test_n": int(len(tx)), "tk_test_matched_input_psnr_quartiles": q(t_in),
+                "tk_test_raw_input_psnr_quartiles": q(t_raw),
+                "tk_test_gain_db_matched": float(t_out.mean() - t_in.mean()) if len(tx) else None,
+                "seconds_generate": round(t_gen, 1), "seconds_network": round(t_net, 1), "commit": commit,
+                "ours_input_psnr": [round(float(v), 3) for v in pi],
+                "ours_restored_psnr": [round(float(v), 3) for v in po],
+                "ours_matched_input_psnr": [round(float(v), 3) for v in mi],
+                "tk_test_matched_input_psnr": [round(float(v), 3) for v in t_in],
+            }
+            json_path.write_text(json.dumps(results, indent=2))
+            print(f"{modality}: {len(pi)} pairs, gain so far {po.mean() - pi.mean():+.2f} dB, generation "
+                  f"{t_gen:.0f} s, network {t_net:.0f} s ({t_net / len(pi):.1f} s per image)", flush=True)
 
     print("| modality | our pairs | input PSNR mean | restored PSNR mean | gain | pairs improved | "
           "our input PSNR quartiles (raw) | ours, scale-matched | tk-r-em test pairs, scale-matched (n) | "
