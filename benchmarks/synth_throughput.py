@@ -19,6 +19,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import time  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
@@ -71,6 +72,10 @@ def main(argv=None):
             x.numpy()
         wall, cpu = clock.stop()
         count = args.batches * n
+        # stop the pipeline's background workers (they would refill the buffers while the stages are timed)
+        del ds
+        gc.collect()
+        time.sleep(3.0)
         # stage 1: specimen and parameter draws (NumPy)
         clock = Clock()
         # the elements of the first timed batches above (specimen cost is heavy-tailed: compare like with like)
