@@ -95,3 +95,42 @@ def test_low_resolution_objects():
     assert kinds == set(range(6))
     img = imaging.render_low_resolution(table, 48, 48, cfg).numpy()
     assert img.shape == (48, 48) and np.all(np.isfinite(img)) and img.min() >= 0 and img.std() > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_support_film_is_light_and_dimmer_than_the_specimen(seed):
+    cfg = ImagingConfig(support_probability=1.0, specimen_probabilities=(1.0, 0.0, 0.0))
+    s = specimen.sample_specimen(np.random.default_rng(seed), cfg, (48, 48))
+    assert s.support.shape == s.atomic_numbers.shape and s.support.any() and (~s.support).any()
+    z_sup, z_spec = s.atomic_numbers[s.support], s.atomic_numbers[~s.support]
+    assert z_sup.max() <= min(cfg.support_atomic_number[1], z_spec.min())  # Eq. 22 across layers
+    ratio = min(1.0, z_sup.mean() / z_spec.mean())
+    assert ratio**2 - 1e-12 <= s.support_weight <= ratio + 1e-12  # (Z ratio)^gamma, gamma in [1, 2]
+    # the support atoms render with their own profile rows, scaled by the weight
+    pos, index, profiles = imaging.specimen_arrays(np.random.default_rng(0), s, cfg, 48, 48)
+    sup_rows, spec_rows = np.unique(index[s.support]), np.unique(index[~s.support])
+    assert not set(sup_rows) & set(spec_rows)
+    if s.support_weight < 1.0:
+        species = np.unique(s.atomic_numbers)
+        for row in sup_rows:
+            z = s.atomic_numbers[s.support][index[s.support] == row][0]
+            base = profiles[np.searchsorted(species, z)]
+            np.testing.assert_allclose(profiles[row, 1:4], base[1:4] * s.support_weight, rtol=1e-6)
+            assert profiles[row, 0] == base[0] and profiles[row, 4] == base[4]
+
+
+def test_finish_normalises_tiny_and_empty_images():
+    params = np.array([0, 0, 1, 1, 0.2, 0.5, 0.5, 0.5, 0.3, 0.2], np.float32)
+    tiny = imaging.finish_image(tf.fill([16, 16], 1e-20) + tf.eye(16) * 1e-18, params).numpy()
+    assert tiny.max() == pytest.approx(1.0, abs=1e-6) and np.all(np.isfinite(tiny))  # Eq. 26
+    empty = imaging.finish_image(tf.zeros([16, 16]), params).numpy()
+    assert np.all(empty == 1.0)
+
+
+def test_low_resolution_table_never_holds_only_cracks():
+    cfg = ImagingConfig(resolution="low", low_resolution_object_probability=0.05)
+    for seed in range(40):
+        table = imaging.sample_low_resolution(np.random.default_rng(seed), cfg, 32, 32)
+        kinds = set(table[table[:, 1] > 0.5, 0].astype(int))
+        assert kinds - {imaging.LOW_RES_KINDS.index("cracks")}
+        assert imaging.render_low_resolution(table, 32, 32, cfg).numpy().max() > 0

@@ -58,6 +58,10 @@ class ImagingConfig:
     defect_move_probability: float = 0.5
     support_probability: float = 0.95
     support_thickness: tuple = (10.0, 300.0)  # Angstrom (1-30 nm)
+    support_atomic_number: tuple = (1, 14)  # support film Z: C, N, O, Si films [choice: paper gives no support Z]
+    support_lighter_than_specimen: bool = True  # and Z <= lightest specimen Z, so Eq. 22 holds across layers [choice]
+    support_z_exponent: tuple = (1.0, 2.0)  # support atoms weighted (Z_support / Z_specimen)^gamma, gamma from the
+    # Z^gamma law behind Eq. 22 (paper ref. 71); without it a 1-30 nm film buries the columns [choice]
     thickness: tuple = (5.0, 150.0)  # specimen thickness in Angstrom [choice: paper uses n_z = max(n_x, n_y) pixels]
     max_atoms: int = 30000  # cap on atoms in the extended box [choice: CPU time of the specimen stage]
     profile_order: tuple = (4.0, 16.0)  # Butterworth n, Eq. 17

@@ -179,11 +179,16 @@ def finish_image(y, params, std_over_mean=(0.01, 0.35)) -> tf.Tensor:
     # Eq. 25 with c = 1: y + d has ratio std / (mean + d) = target
     d = std / p[9] - mean
     y = tf.where(violated & (std > 0), y + d, y)
-    return y / tf.maximum(tf.reduce_max(y), 1e-12)  # Eq. 26
+    top = tf.reduce_max(y)
+    # a tiny maximum is still a valid scale (an all-crack or near-empty image); only an all-zero image has none
+    return tf.where(top > 0.0, y / tf.where(top > 0.0, top, 1.0), tf.ones_like(y))  # Eq. 26
 
 
 def specimen_arrays(rng, specimen: Specimen, cfg: ImagingConfig, height: int, width: int):
     """Arrays that :func:`render_atoms` needs for ``specimen`` on a ``height x width`` grid.
+
+    Profiles (Eq. 17-22) are drawn for the unique atomic numbers of specimen and support together. Support atoms get
+    their own rows: a copy of their Z's row with h1..h3 scaled by ``specimen.support_weight``.
 
     Returns
     -------
@@ -196,7 +201,15 @@ def specimen_arrays(rng, specimen: Specimen, cfg: ImagingConfig, height: int, wi
     numbers = specimen.atomic_numbers if len(pos) else np.array([1], np.int32)
     species, index = _species_index(numbers)
     profiles = sample_profiles(rng, species, dr, cfg)
-    return positions_px, index[:len(pos)].astype(np.int32), profiles
+    index = index[:len(pos)].astype(np.int32)
+    support = np.asarray(specimen.support, bool)[:len(pos)]
+    if support.any() and specimen.support_weight != 1.0:
+        rows, inverse = np.unique(index[support], return_inverse=True)
+        extra = profiles[rows].copy()
+        extra[:, 1:4] *= specimen.support_weight
+        index[support] = len(profiles) + inverse.astype(np.int32)
+        profiles = np.concatenate([profiles, extra])
+    return positions_px, index, profiles
 
 
 # ----------------------------------------------------------------------------------------------- low resolution
@@ -223,7 +236,8 @@ def low_resolution_table_rows(cfg: ImagingConfig) -> int:
 def sample_low_resolution(rng, cfg: ImagingConfig, height: int, width: int) -> np.ndarray:
     """Random object table for :func:`render_low_resolution`, float32 [rows, 12] (see :func:`_low_res_slots`).
 
-    Each of the six object types is present with ``cfg.low_resolution_object_probability`` (at least one type);
+    Each of the six object types is present with ``cfg.low_resolution_object_probability`` (at least one type other
+    than cracks, which only darken what is there);
     counts follow the paper: soft particles [15, 85], sharp particles [15, 40], grains [15, 175].
     Columns: kind, active, row, col, size, aspect, angle, intensity, n (Butterworth order / polygon vertices,
     < 3.5 means ellipse), plane gradient (two components), grain-border factor (0: no border).
@@ -234,8 +248,8 @@ def sample_low_resolution(rng, cfg: ImagingConfig, height: int, width: int) -> n
     table[:, 5] = 1.0
     table[:, 8] = 4.0
     present = rng.random(len(LOW_RES_KINDS)) < cfg.low_resolution_object_probability
-    if not present.any():
-        present[int(rng.integers(len(LOW_RES_KINDS)))] = True
+    if not present[:-1].any():  # cracks only darken what is there: at least one other object type
+        present[int(rng.integers(len(LOW_RES_KINDS) - 1))] = True
     scale = min(height, width)
     border = float(rng.random() < cfg.grain_border_probability) * rng.uniform(*cfg.grain_border_factor)
     ranges = {"soft": (cfg.soft_particles, (0.01, 0.08)), "sharp": (cfg.sharp_particles, (0.02, 0.1)),

@@ -1,12 +1,15 @@
 """``tf.data`` pipelines of synthetic (distorted, clean) pairs for the r_em modalities.
 
-Per element: a random specimen (NumPy, CPU, seeded by ``(seed, index)``) -> undistorted image (TensorFlow,
-Eq. 16-26). Per batch: the modality's random distortions (:func:`tfstem.synth.distort`, TensorFlow, stateless seed
-``fold_in(seed, batch index)``) on an extended field of view for scanning modalities, then the central crop.
-The same ``seed`` gives bit-identical batches.
+Per element: a random specimen (NumPy, CPU, seeded by ``(seed, modality key, index)``) -> undistorted image
+(TensorFlow, Eq. 16-26). Per batch: the modality's random distortions (:func:`tfstem.synth.distort`, TensorFlow,
+stateless seed ``fold_in(fold_in([seed, 1], modality key), batch index)``) on an extended field of view for scanning
+modalities, then the central crop. The modality key is ``zlib.crc32`` of the config name, so one seed gives
+independent data for each modality; the same ``(modality, seed)`` gives bit-identical batches.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -17,7 +20,22 @@ from tfstem.synth.distortion import distort
 from tfstem.synth.random import as_seed
 from tfstem.synth.specimen import sample_specimen
 
-__all__ = ["pairs", "clean_images", "make_clean_example"]
+__all__ = ["pairs", "clean_images", "make_clean_example", "modality_key", "example_rng"]
+
+
+def modality_key(modality) -> int:
+    """Stable 31-bit integer of a modality (``zlib.crc32`` of its config name), folded into every seed.
+
+    Without it ``hrstem`` and ``hrsem`` (and the three low-resolution modalities) drew identical specimens and
+    distortion parameters from one seed: their clean images were pixel for pixel the same.
+    """
+    return zlib.crc32(modality_config(modality).name.encode("utf-8")) & 0x7FFFFFFF
+
+
+def example_rng(modality, seed: int, index: int) -> np.random.Generator:
+    """The NumPy generator of element ``index`` of ``pairs(modality, seed=seed)`` / ``clean_images``."""
+    return np.random.default_rng([int(seed), modality_key(modality), int(index)])
+
 
 def _margin(cfg: ModalityConfig, size: int) -> int:
     """Extra pixels per side for scan distortions (the paper's extended box); none for TEM."""
@@ -33,7 +51,7 @@ def make_clean_example(cfg: ModalityConfig, seed: int, index: int, height: int, 
         positions_px float32 [K, 2], species_index int32 [K], profiles float32 [S, 5], low-resolution table float32
         [rows, 12], finish parameters float32 [10], pixel size float32 [] (Angstrom).
     """
-    rng = np.random.default_rng([int(seed), int(index)])
+    rng = example_rng(cfg, seed, index)
     icfg = cfg.imaging
     he, we = height + 2 * margin, width + 2 * margin
     finish = imaging.sample_finish(rng, icfg)
@@ -90,8 +108,10 @@ def pairs(modality, size: int = 256, batch_size: int = 16, seed: int = 0, *, num
         Image height and width in pixels (paper: 256).
     batch_size : int
     seed : int
-        Same seed, same batches (bit-identical); specimen ``i`` uses ``np.random.default_rng([seed, i])`` and batch
-        ``b`` distorts with ``stateless_fold_in([seed, 1], b)``.
+        Same seed and modality, same batches (bit-identical). Specimen ``i`` uses
+        ``np.random.default_rng([seed, k, i])`` and batch ``b`` distorts with
+        ``stateless_fold_in(stateless_fold_in([seed, 1], k), b)``, where ``k = modality_key(modality)``: different
+        modalities never share specimens or distortions.
     num_parallel_calls : int, optional
         Parallel specimen workers; ``tf.data.AUTOTUNE`` when omitted. Output order is deterministic either way.
     repeat : bool
@@ -130,7 +150,7 @@ def pairs(modality, size: int = 256, batch_size: int = 16, seed: int = 0, *, num
     ds = tf.data.Dataset.range(2**31 - 1)
     ds = ds.map(element, num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
-    base = as_seed([seed, 1])
+    base = tf.random.experimental.stateless_fold_in(as_seed([seed, 1]), modality_key(cfg))
 
     def distort_batch(index, batch):
         clean, dr = batch
@@ -155,6 +175,8 @@ def clean_images(modality, n: int, size: int = 256, seed: int = 0) -> np.ndarray
     size : int
         Height and width in pixels.
     seed : int
+        Image ``i`` draws from :func:`example_rng` ``(modality, seed, i)``, the stream of element ``i`` of
+        :func:`pairs` (which, for scanning modalities, samples on an extended box, so the images differ there).
 
     Returns
     -------

@@ -44,6 +44,10 @@ class Specimen:
         Angstrom per pixel.
     kind : str
         "crystalline", "amorphous" or "points".
+    support : np.ndarray, bool, [K]
+        True for atoms of the support layer (drawn after the specimen's atoms).
+    support_weight : float
+        Intensity factor of the support atoms in the image (1 without support), see :func:`sample_specimen`.
     """
 
     positions: np.ndarray
@@ -51,6 +55,12 @@ class Specimen:
     box: tuple
     pixel_size: float
     kind: str
+    support: np.ndarray = None
+    support_weight: float = 1.0
+
+    def __post_init__(self):
+        if self.support is None:
+            self.support = np.zeros(len(self.atomic_numbers), bool)
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,13 +147,16 @@ def _periodic_min_distance(frac: np.ndarray, lattice: np.ndarray) -> float:
     return float(d[:, 1].min())
 
 
-def crystal_unit_cell(rng, cfg: ImagingConfig, max_tries: int = 50):
+def crystal_unit_cell(rng, cfg: ImagingConfig, max_tries: int = 50, max_atomic_number: int = 103,
+                      min_atomic_number: int = 1):
     """A random crystal: space group in [1, 230], lattice, asymmetric-unit sites and species.
 
     Sites are drawn one by one at random fractional positions, expanded with the space group's operations
     (duplicates closer than 0.3 Angstrom merge: the special positions), and accepted only if the minimum distance in
     the cell stays above a target drawn from ``cfg.min_distance_crystal``; the whole crystal is redrawn when not even
-    one site fits (the paper's restart).
+    one site fits (the paper's restart). Species are up to ``cfg.max_species`` distinct Z in
+    ``[min_atomic_number, max_atomic_number]`` ([1, 103] for a specimen; a support layer passes a light range, see
+    :func:`sample_specimen`).
 
     Returns
     -------
@@ -160,8 +173,9 @@ def crystal_unit_cell(rng, cfg: ImagingConfig, max_tries: int = 50):
         rotations, translations = _symmetry_operations(space_group)
         lattice = _lattice(rng, space_group, cfg)
         target = rng.uniform(*cfg.min_distance_crystal)
-        n_species = int(rng.integers(1, cfg.max_species + 1))
-        species = rng.choice(np.arange(1, 104), size=n_species, replace=False)
+        choices = np.arange(min_atomic_number, max_atomic_number + 1)
+        n_species = int(rng.integers(1, min(cfg.max_species, len(choices)) + 1))
+        species = rng.choice(choices, size=n_species, replace=False)
         n_sites = int(rng.integers(1, 2 * n_species + 2))
         frac = np.zeros((0, 3))
         numbers = np.zeros(0, int)
@@ -238,6 +252,14 @@ def _fill_box(lattice, frac, numbers, rotation, box, z_range):
     lo = np.floor(fc.min(0)) - 1
     hi = np.ceil(fc.max(0)) + 1
     cells = np.stack(np.meshgrid(*[np.arange(lo[i], hi[i]) for i in range(3)], indexing="ij"), -1).reshape(-1, 3)
+    # The crystal-frame bounding box of a rotated thin slab is mostly empty: drop, before expanding the atoms, every
+    # cell whose origin is farther from the box than the cell's longest diagonal (no atom of it can be inside).
+    reach = np.linalg.norm(np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], float) @ lattice,
+                           axis=1).max()
+    origin = (cells @ lattice) @ rotation.T + centre
+    near = ((origin[:, 0] >= -reach) & (origin[:, 0] < lx + reach) & (origin[:, 1] >= -reach)
+            & (origin[:, 1] < ly + reach) & (origin[:, 2] >= z0 - reach) & (origin[:, 2] < z1 + reach))
+    cells = cells[near]
     pos = ((cells[:, None] + frac[None]).reshape(-1, 3) @ lattice) @ rotation.T + centre
     z = np.tile(numbers, len(cells))
     inside = ((pos[:, 0] >= 0) & (pos[:, 0] < lx) & (pos[:, 1] >= 0) & (pos[:, 1] < ly)
@@ -384,6 +406,15 @@ def sample_specimen(rng: np.random.Generator, cfg: ImagingConfig, shape_px, pixe
     Returns
     -------
     Specimen
+
+    Notes
+    -----
+    The support layer (p = 0.95, 1-30 nm, crystalline or amorphous as in the paper) is a light film: its Z lies in
+    ``cfg.support_atomic_number`` and not above the lightest specimen Z, and its atoms are rendered with the weight
+    ``(mean support Z / mean specimen Z)^gamma``, gamma uniform in ``cfg.support_z_exponent`` (the Z^gamma law behind
+    Eq. 22). The paper gives neither; without them the per-atom intensities of Eq. 17 are nearly independent of Z,
+    and a 1-30 nm film (up to ~30 atoms per square Angstrom) buried the specimen's columns in speckle.
+    The atom cap ``cfg.max_atoms`` is shared between specimen and support in proportion to their drawn thicknesses.
     """
     dr = float(pixel_size) if pixel_size is not None else float(rng.uniform(*cfg.pixel_size))
     ny, nx = shape_px
@@ -391,7 +422,12 @@ def sample_specimen(rng: np.random.Generator, cfg: ImagingConfig, shape_px, pixe
     thickness = float(rng.uniform(*cfg.thickness))
     box = (lx, ly, thickness)
     kind = rng.choice(["crystalline", "amorphous", "points"], p=list(cfg.specimen_probabilities))
-    budget = cfg.max_atoms
+    with_support = bool(rng.random() < cfg.support_probability)
+    support_t = float(rng.uniform(*cfg.support_thickness)) if with_support else 0.0
+    # The atom cap is shared by specimen and support in proportion to their drawn thicknesses. Giving the support
+    # "what the specimen left" made every wedge/shape cut hand its atoms to the support, whose speckle then buried
+    # the specimen's columns.
+    budget = int(cfg.max_atoms * thickness / (thickness + support_t))
     if kind == "crystalline":
         lattice, frac, numbers, _ = crystal_unit_cell(rng, cfg)
         cell_density = len(frac) / abs(np.linalg.det(lattice))
@@ -413,20 +449,36 @@ def sample_specimen(rng: np.random.Generator, cfg: ImagingConfig, shape_px, pixe
         pos, z = pos[keep], z[keep]
     if len(pos) and rng.random() < cfg.defect_probability:
         pos, z = _defects(rng, cfg, pos, z)
-    if rng.random() < cfg.support_probability:
-        support_t = float(rng.uniform(*cfg.support_thickness))
-        remaining = max(budget - len(pos), 0) // 2
+    n_specimen = len(z)
+    support_weight = 1.0
+    if with_support:
+        remaining = cfg.max_atoms - budget
         z_range = (thickness, thickness + support_t)
+        # A support film is a light-element layer (carbon, SiN, oxide, graphene): Z in cfg.support_atomic_number and
+        # never above the lightest specimen Z, so Eq. 22 holds across the two layers.
+        z_max = int(cfg.support_atomic_number[1])
+        if cfg.support_lighter_than_specimen and len(z):
+            z_max = max(min(z_max, int(z.min())), int(cfg.support_atomic_number[0]))
+        z_min = min(int(cfg.support_atomic_number[0]), z_max)
         if rng.random() < 0.5:
-            lattice, frac, numbers, _ = crystal_unit_cell(rng, cfg)
+            lattice, frac, numbers, _ = crystal_unit_cell(rng, cfg, max_atomic_number=z_max, min_atomic_number=z_min)
             cell_density = len(frac) / abs(np.linalg.det(lattice))
             support_t = float(min(support_t, max(remaining / (cell_density * lx * ly), 1.0)))
             spos, sz = _fill_box(lattice, frac, numbers, _orientation(rng, cfg, lattice), (lx, ly, support_t),
                                  (thickness, thickness + support_t))
         else:
-            spos, sz = amorphous_atoms(rng, cfg, (lx, ly, support_t), z_range, remaining)
+            spos, sz = amorphous_atoms(rng, cfg, (lx, ly, support_t), z_range, remaining,
+                                       atomic_number=int(rng.integers(z_min, z_max + 1)))
+        # Quasi-incoherent intensity grows like Z^gamma, gamma in [1, 2] (the physics behind Eq. 22, paper ref. 71).
+        # Eq. 17 alone makes a carbon atom nearly as bright as a gold one, so a 1-30 nm film (1-30 carbon atoms per
+        # square Angstrom) buried the specimen's columns in speckle; the film's atoms are scaled by
+        # (mean support Z / mean specimen Z)^gamma (at most 1).
+        gamma = rng.uniform(*cfg.support_z_exponent)
+        if len(sz) and len(z):
+            support_weight = float(min(1.0, (sz.mean() / z.mean()) ** gamma))
         pos = np.concatenate([pos, spos]) if len(spos) else pos
         z = np.concatenate([z, sz]) if len(spos) else z
         box = (lx, ly, thickness + support_t)
+    support = np.arange(len(z)) >= n_specimen
     return Specimen(positions=np.asarray(pos, float).reshape(-1, 3), atomic_numbers=np.asarray(z, np.int32),
-                    box=box, pixel_size=dr, kind=str(kind))
+                    box=box, pixel_size=dr, kind=str(kind), support=support, support_weight=support_weight)
