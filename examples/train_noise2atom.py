@@ -5,7 +5,11 @@ the shipped simulated HAADF series (Pt-like atoms and clusters on carbon, ~1.5 e
 ``examples/make_noise2atom_series.py``) or on your own series (``--series``). It writes the denoised frames
 (``denoised.tif``), the loss curves (``losses.png``), a side-by-side panel (``side_by_side.png``) and prints
 the consecutive structural similarity (CSS, Eq. 10) of raw, Gaussian (sigma = 1 px) and Noise2Atom frames,
-plus PSNR against the noise-free frames when they exist (``<series>_truth.npz``).
+plus PSNR against the noise-free frames when they exist (``<series>_truth.npz``): against the atoms alone
+(what Noise2Atom is meant to output: pure Gaussian peaks, background removed) and against atoms + carbon
+support. A perfect Noise2Atom output, the atoms-only reference itself, scores only 24.4 dB against atoms +
+carbon on the shipped series (it lacks the support by design), below Gaussian sigma = 1 px (26.2 dB): the
+atoms-only PSNR is the one that measures Noise2Atom.
 
 What the full-length run gives: see ``benchmarks/RESULTS.md`` (paper settings are the default;
 ``--preset cpu_budget --max-minutes 30`` is the 2-core CPU run reported there).
@@ -96,8 +100,13 @@ def main(argv=None):
     tifffile.imwrite(out / "denoised.tif", denoised.astype(np.float32))
 
     iterations = len(result["history"]["gan"])
+    seconds = result["history"]["seconds"]
     report = {"iterations": iterations, "seconds": result["seconds"], "stopped": result["stopped"],
-              "seconds_per_iteration": result["seconds"] / max(iterations, 1), "input_output_correlation": corr,
+              "seconds_per_iteration": result["seconds"] / max(iterations, 1),
+              # the first iteration includes tf.function tracing; the median after it is the steady state
+              "first_iteration_seconds": seconds[0] if seconds else None,
+              "median_seconds_per_iteration": float(np.median(np.diff(seconds))) if len(seconds) > 2 else None,
+              "input_output_correlation": corr,
               "css": {"raw": metrics.css(series), "gaussian_sigma1": metrics.css(blurred),
                       "noise2atom": metrics.css(denoised)}}
     if truth is not None:
@@ -106,6 +115,9 @@ def main(argv=None):
             report[f"psnr_vs_{key}"] = {name: affine_psnr(ref, img) for name, img in
                                         (("raw", series), ("gaussian_sigma1", blurred), ("noise2atom", denoised))}
         report["css"]["noise_free"] = metrics.css(truth["clean"].astype(np.float32))
+        # Ceiling against atoms + carbon: the ideal Noise2Atom output (the atoms alone) scored like the others.
+        report["psnr_vs_clean"]["atoms_only_reference"] = affine_psnr(truth["clean"].astype(np.float32),
+                                                                      truth["atoms"].astype(np.float32))
     (out / "report.json").write_text(json.dumps(report, indent=2))
 
     hist = result["history"]
@@ -118,7 +130,8 @@ def main(argv=None):
     fig.savefig(out / "losses.png", dpi=100)
     panels = [("raw", series[0]), ("Gaussian sigma=1", blurred[0]), ("Noise2Atom", denoised[0])]
     if truth is not None:
-        panels.append(("noise-free", truth["clean"][0].astype(np.float32)))
+        panels.append(("noise-free atoms (target)", truth["atoms"][0].astype(np.float32)))
+        panels.append(("noise-free atoms + carbon", truth["clean"][0].astype(np.float32)))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
     for ax, (title, img) in zip(axes, panels):
         ax.imshow(img, cmap="inferno")
@@ -127,12 +140,13 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "side_by_side.png", dpi=100)
 
-    print(f"{iterations} iterations in {result['seconds']:.0f} s ({report['seconds_per_iteration']:.2f} s each), "
+    print(f"{iterations} iterations in {result['seconds']:.0f} s ({report['seconds_per_iteration']:.2f} s each, "
+          f"first {report['first_iteration_seconds'] or 0:.0f} s, median {report['median_seconds_per_iteration'] or 0:.2f} s), "
           f"stopped by {result['stopped']}; input/output correlation {corr:.2f}")
     print("CSS  raw {raw:.4f}  gaussian(1) {gaussian_sigma1:.4f}  noise2atom {noise2atom:.4f}".format(**report["css"]))
-    for key in ("clean", "atoms"):
+    for key in ("atoms", "clean"):
         if f"psnr_vs_{key}" in report:
-            print(f"PSNR vs {key} (affine-fitted)  " + "  ".join(
+            print(f"PSNR vs {'atoms only' if key == 'atoms' else 'atoms + carbon'} (affine-fitted)  " + "  ".join(
                 f"{k} {v:.2f} dB" for k, v in report[f"psnr_vs_{key}"].items()))
     print(f"wrote {out}/denoised.tif, losses.png, side_by_side.png, report.json, noise2atom.keras")
     return 0

@@ -89,6 +89,9 @@ def test_config_presets_and_validation(tmp_path):
         6, 5e-5, 5, 10.0, 5.0, 1.0)
     released = n2a.load_config("released")
     assert released.batch_size == 3 and released.cycle_updates == "joint" and released.gp_interpolation == "per_pixel"
+    assert paper.critic_grid == "alternating" and released.critic_grid == "even"
+    with pytest.raises(ValueError, match="critic_grid"):
+        n2a.Noise2AtomConfig(critic_grid="odd")
     with pytest.raises(ValueError, match="unknown preset"):
         n2a.load_config("fast")
     with pytest.raises(ValueError, match="cycle_updates"):

@@ -17,11 +17,14 @@ from keras import layers
 
 from tfstem.nets.xception_unet import NORMALIZATIONS, down_module
 
-__all__ = ["build_wgan_critic"]
+__all__ = ["CRITIC_GRIDS", "build_wgan_critic"]
+
+
+CRITIC_GRIDS = ("alternating", "even")
 
 
 def build_wgan_critic(*, crop_size: int = 128, filters: tuple = (64, 64, 128, 128), dropout: float = 0.25,
-                      normalization: str = "instance", name: str = "critic") -> keras.Model:
+                      normalization: str = "instance", grid: str = "alternating", name: str = "critic") -> keras.Model:
     """Build the critic D.
 
     Parameters
@@ -35,6 +38,14 @@ def build_wgan_critic(*, crop_size: int = 128, filters: tuple = (64, 64, 128, 12
         Dropout rate after each module (paper: 0.25).
     normalization : {"instance", "released", "none"}
         Same choice as the generators (:class:`~tfstem.nets.xception_unet.Noise2AtomNormalization`).
+    grid : {"alternating", "even"}
+        Sampling grid of the stride-2 convolutions (paper silent; see
+        :func:`~tfstem.nets.xception_unet.down_module`). ``"even"`` is the released code: every module
+        centres its windows on even rows/columns, which compounds over the four modules into a critic that
+        hardly sees the last ~8 rows and columns of its input (the score's gradient there is a few per cent
+        of that at the top/left), so the generator is free to put anything there -- the bright band along
+        the bottom and right borders of early Noise2Atom outputs. ``"alternating"`` (default) uses even,
+        odd, even, odd grids: same layers, kernels and sizes, no padding, symmetric to within a pixel.
 
     Returns
     -------
@@ -54,12 +65,15 @@ def build_wgan_critic(*, crop_size: int = 128, filters: tuple = (64, 64, 128, 12
         raise ValueError(
             f"crop_size must be a positive multiple of {factor} for {len(filters)} modules; received crop_size={crop_size}."
         )
+    if grid not in CRITIC_GRIDS:
+        raise ValueError(f"grid must be one of {CRITIC_GRIDS}; received grid={grid!r}.")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1); received dropout={dropout}.")
     inputs = keras.Input(shape=(int(crop_size), int(crop_size), 1), name="image")
     x = inputs
     for i, f in enumerate(filters):
-        x = down_module(x, int(f), normalization, f"critic_down{i + 1}", normalize=i > 0)
+        module_grid = "odd" if grid == "alternating" and i % 2 else "even"
+        x = down_module(x, int(f), normalization, f"critic_down{i + 1}", normalize=i > 0, grid=module_grid)
         x = layers.Dropout(float(dropout), name=f"critic_dropout{i + 1}")(x)
     x = layers.Flatten(name="critic_flatten")(x)
     score = layers.Dense(1, name="critic_score")(x)

@@ -163,15 +163,32 @@ def _xception(x, filters, kernels, normalization, name):
     return layers.Concatenate(name=f"{name}_concat")(branches)
 
 
-def down_module(x, filters, normalization, name, *, normalize=True):
+DOWNSAMPLING_GRIDS = ("even", "odd")
+
+
+def down_module(x, filters, normalization, name, *, normalize=True, grid="even"):
     """Paper's downsampling: convT(3x3, s1, valid) -> norm -> LReLU -> conv(3x3, s2, valid) -> norm -> LReLU.
 
     N -> ceil(N / 2) without padding.
+
+    ``grid`` picks which rows (and columns) of the input the stride-2 windows are centred on. The
+    transposed convolution gives N + 2 rows (input rows -1 .. N); a 3x3 stride-2 valid convolution over
+    them can only use N + 1 of these, so one border is favoured. ``"even"`` (the released code) centres
+    the windows on input rows 0, 2, ..., N - 2 and never uses the last expanded row: the top/left border
+    is a window centre, the bottom/right one only an edge tap. ``"odd"`` first drops the first expanded
+    row (a crop, no padding) and centres the windows on rows 1, 3, ..., N - 1, the mirror image. Chained
+    "even" modules compound the bias (four of them make the critic almost blind to the last ~8 rows and
+    columns); alternating the two keeps a stack symmetric to within a pixel. Output size: ceil(N / 2) for both
+    when N is even.
     """
+    if grid not in DOWNSAMPLING_GRIDS:
+        raise ValueError(f"grid must be one of {DOWNSAMPLING_GRIDS}; received grid={grid!r}.")
     x = layers.Conv2DTranspose(filters, 3, padding="valid", name=f"{name}_convT")(x)
     if normalize and normalization != "none":
         x = _norm(normalization, f"{name}_norm1")(x)
     x = layers.LeakyReLU(negative_slope=0.2, name=f"{name}_lrelu1")(x)
+    if grid == "odd":
+        x = layers.Cropping2D(((1, 0), (1, 0)), name=f"{name}_odd_grid")(x)
     x = layers.Conv2D(filters, 3, strides=2, padding="valid", name=f"{name}_conv")(x)
     if normalize and normalization != "none":
         x = _norm(normalization, f"{name}_norm2")(x)

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from tfstem.losses import noise2atom as n2a_losses
 from tfstem.nets.lowpass import LOWPASS_KERNELS, build_lowpass
-from tfstem.nets.wgan_critic import build_wgan_critic
+from tfstem.nets.wgan_critic import CRITIC_GRIDS, build_wgan_critic
 from tfstem.nets.xception_unet import NORMALIZATIONS, build_denoiser, build_xception_unet
 from tfstem.synth.atoms import clean_domain_dataset
 
@@ -53,8 +53,10 @@ class Noise2AtomConfig:
     base_filters, num_residual_blocks, full_resolution_kernels, low_resolution_kernels, normalization
         Generator (section "Network Architectures"; widths from the released code): 64, 16, (1, 3, 5, 7),
         (3, 5), "instance" (paper) or "released".
-    critic_filters, critic_dropout
-        Critic: (64, 64, 128, 128), 0.25.
+    critic_filters, critic_dropout, critic_grid
+        Critic: (64, 64, 128, 128), 0.25, "alternating" (stride-2 grids even/odd/even/odd, symmetric) or
+        "even" (released: every module on the even grid, blind to the bottom/right border; see
+        :func:`~tfstem.nets.wgan_critic.build_wgan_critic`).
     lowpass_size, lowpass_sigma, lowpass_kernel, lowpass_padding
         Ms2b: 33, 15, "paper" | "code_intent", "valid" (paper) | "same" (released).
     gp_weight, alpha, beta, gp_interpolation
@@ -85,6 +87,7 @@ class Noise2AtomConfig:
     normalization: str = "instance"
     critic_filters: tuple = (64, 64, 128, 128)
     critic_dropout: float = 0.25
+    critic_grid: str = "alternating"
     lowpass_size: int = 33
     lowpass_sigma: float = 15.0
     lowpass_kernel: str = "paper"
@@ -116,7 +119,7 @@ class Noise2AtomConfig:
         choices = {
             "normalization": NORMALIZATIONS, "lowpass_kernel": LOWPASS_KERNELS, "lowpass_padding": ("valid", "same"),
             "gp_interpolation": ("per_sample", "per_pixel"), "cycle_updates": ("separate", "joint"),
-            "crop_sampling": ("random", "consecutive"),
+            "crop_sampling": ("random", "consecutive"), "critic_grid": CRITIC_GRIDS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -289,7 +292,7 @@ class Noise2AtomTrainer:
         self.ms2c = build_xception_unet(name="ms2c", **gen)
         self.mc2s = build_xception_unet(name="mc2s", **gen)
         self.critic = build_wgan_critic(crop_size=c.crop_size, filters=c.critic_filters, dropout=c.critic_dropout,
-                                        normalization=c.normalization)
+                                        normalization=c.normalization, grid=c.critic_grid)
         self.lowpass = build_lowpass(size=c.lowpass_size, sigma=c.lowpass_sigma, kernel=c.lowpass_kernel,
                                      padding=c.lowpass_padding)
         self.generator_variables = self.ms2c.trainable_variables + self.mc2s.trainable_variables
