@@ -271,3 +271,14 @@ def test_every_op_runs_in_tf_function_with_and_without_xla():
         np.testing.assert_allclose(graph[name].numpy(), eager[name].numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
     for name in ("mtf", "clip", "quantize", "fast_scan", "blur"):  # deterministic ops: XLA gives the same values
         np.testing.assert_allclose(xla[name].numpy(), eager[name].numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_poisson_sampler_is_exact_with_and_without_xla(jit_compile):
+    """The static-shape draw (XLA) and the shrinking draw (elsewhere) both follow Poisson(mean) for mixed means."""
+    means = tf.constant(np.repeat([3.0, 12.0, 250.0], 30000), tf.float32)
+    samples = tf.function(poisson, jit_compile=jit_compile)(means, SEED).numpy()
+    for k, mean in enumerate([3.0, 12.0, 250.0]):
+        part = samples[k * 30000:(k + 1) * 30000]
+        assert _chi_square_pvalue(part, mean) > 1e-4, (jit_compile, mean)
+        assert abs(part.mean() - mean) < 5 * math.sqrt(mean / part.size), (jit_compile, mean)
