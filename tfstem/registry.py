@@ -103,6 +103,7 @@ def _load_path(path: Path):
         if (path / "saved_model.pb").is_file():
             keras_files = sorted(path.glob("*.keras"))
             if keras_files:
+                _import_all_nets()  # registers tfstem's custom layers before Keras deserialises them
                 return keras.saving.load_model(keras_files[0], compile=False)
             return SavedModelRunner(path)
         raise ValueError(f"{path} is a directory without saved_model.pb; pass a .keras file or a SavedModel.")
