@@ -27,6 +27,9 @@ import numpy as np  # noqa: E402
 #: Oracle grids: each baseline's parameter is the best of these on the test set itself (optimum inside the grid).
 GAUSSIAN_SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0)
 TV_WEIGHTS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+#: BM3D's noise level = factor x the per-image wavelet estimate (skimage ``estimate_sigma`` of the frame scaled to
+#: [0, 1]); the estimate assumes white Gaussian noise and is low for these Poisson/PMT/jittered frames.
+BM3D_SIGMA_FACTORS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 
 def load_sfr_test_set(name="sfr_hrstem"):
@@ -58,6 +61,19 @@ def scores(restored, clean):
     psnr = [metrics.psnr(c[..., 0], r[..., 0]) for r, c in zip(restored, clean)]
     ssim = [metrics.ssim(c[..., 0], r[..., 0]) for r, c in zip(restored, clean)]
     return float(np.mean(psnr)), float(np.mean(ssim))
+
+
+def bm3d_scaled_sigma(x, factor):
+    """BM3D of every frame of ``x`` [N, H, W, 1] with ``sigma_psd = factor x estimate_sigma(frame in [0, 1])``."""
+    from skimage.restoration import estimate_sigma
+
+    from tfstem import baselines
+
+    out = []
+    for frame in x[..., 0]:
+        unit = (frame - frame.min()) / max(float(np.ptp(frame)), 1e-12)
+        out.append(baselines.bm3d(frame, sigma_psd=factor * float(estimate_sigma(unit))))
+    return np.stack(out)[..., None].astype(np.float32)
 
 
 def _authors_model():
@@ -107,8 +123,10 @@ def main(argv=None):
     if not args.no_bm3d:
         try:
             t0 = time.perf_counter()
-            restored = baselines.bm3d(x)
-            add("BM3D", restored, "sigma estimated per image", time.perf_counter() - t0)
+            runs = [(scores(r, y), f, r) for f in BM3D_SIGMA_FACTORS for r in [bm3d_scaled_sigma(x, f)]]
+            (_, factor, restored) = max(runs, key=lambda t: t[0][0])
+            add("BM3D", restored, f"sigma {factor} x per-image estimate (best of {BM3D_SIGMA_FACTORS} on this set)",
+                (time.perf_counter() - t0) / len(BM3D_SIGMA_FACTORS))
         except ImportError as error:
             print(f"BM3D skipped: {error}")
     model, source = _authors_model()

@@ -229,6 +229,32 @@ def test_postprocess_ops():
     assert np.array_equal(xt.numpy(), yt.numpy()) and not np.allclose(xt.numpy(), x.numpy())
 
 
+
+def test_linear_transform_is_the_same_with_and_without_xla():
+    """The fused TensorFlow kernel (outside XLA) and the gather path (under XLA) interpolate alike, borders
+    included; a shift by a whole pixel mirrors the edge column (symmetric border)."""
+    x = tf.random.stateless_uniform([3, 24, 20, 2], SEED)
+    # XLA draws other random numbers than the CPU kernels, so the maps are fixed here: rotation + shear, scale
+    # + shear, and a large rotation that samples far outside the frame
+    maps = tf.constant([[[0.9, 0.3], [-0.25, 1.1]], [[1.2, 0.0], [0.15, 0.8]], [[-0.6, 0.8], [-0.8, -0.6]]])
+    run = lambda v: postprocess.linear_resample([v, v[..., :1]], maps)  # noqa: E731
+    fused = tf.function(run, jit_compile=False)(x)
+    xla = tf.function(run, jit_compile=True)(x)
+    for a, b in zip(fused, xla):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=2e-5)
+    assert fused[0].shape == (3, 24, 20, 2) and fused[1].shape == (3, 24, 20, 1)
+    np.testing.assert_array_equal(fused[0].numpy()[..., :1], fused[1].numpy())
+    # symmetric border of the gather path: sampling column -1 reads column 0, column -2 reads column 1
+    from tfstem.synth import _resample
+
+    rows = tf.broadcast_to(tf.range(24, dtype=tf.float32)[None, :, None], [3, 24, 20])
+    cols = tf.broadcast_to(tf.range(20, dtype=tf.float32)[None, None, :] - 2.0, [3, 24, 20])
+    shifted = _resample.bilinear_sample(x, rows, cols).numpy()
+    np.testing.assert_array_equal(shifted[:, :, 0], x.numpy()[:, :, 1])
+    np.testing.assert_array_equal(shifted[:, :, 1], x.numpy()[:, :, 0])
+    np.testing.assert_array_equal(shifted[:, :, 2:], x.numpy()[:, :, :18])
+
+
 OPS = {
     "poisson": lambda x, s: poisson(5.0 * x, s),
     "shot_noise": lambda x, s: noise_tem.shot_noise(x, 10.0, s),

@@ -70,15 +70,17 @@ def cubic_shift_rows(x: tf.Tensor, shifts: tf.Tensor) -> tf.Tensor:
     return out
 
 
-def _reflect(index, size):
-    """Mirror indices into [0, size - 1] (edge pixel not repeated)."""
-    period = tf.maximum(2 * (size - 1), 1)
+def _symmetric(index, size):
+    """Mirror indices into [0, size - 1] about the pixel edges (``b a | a b c d | d c``): for bilinear sampling this
+    equals TensorFlow's ``fill_mode="REFLECT"`` (reflect the coordinate, then clamp)."""
+    period = 2 * size
     index = tf.math.floormod(index, period)
-    return tf.where(index > size - 1, period - index, index)
+    return tf.where(index > size - 1, period - 1 - index, index)
 
 
-def bilinear_sample(x: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, mode: str = "reflect") -> tf.Tensor:
-    """Bilinear sampling of ``x`` at fractional pixel positions, mirrored (``"reflect"``) or clamped at the borders.
+def bilinear_sample(x: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, mode: str = "symmetric") -> tf.Tensor:
+    """Bilinear sampling of ``x`` at fractional pixel positions, borders mirrored about the pixel edges
+    (``"symmetric"``) or clamped (``"clamp"``).
 
     Parameters
     ----------
@@ -99,8 +101,8 @@ def bilinear_sample(x: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, mode: str = 
     c0 = tf.cast(c0, tf.int32)
 
     def at(r, c):
-        if mode == "reflect":
-            r, c = _reflect(r, height), _reflect(c, width)
+        if mode == "symmetric":
+            r, c = _symmetric(r, height), _symmetric(c, width)
         else:
             r = tf.clip_by_value(r, 0, height - 1)
             c = tf.clip_by_value(c, 0, width - 1)

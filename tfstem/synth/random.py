@@ -63,10 +63,14 @@ def uniform(shape, seed, low=0.0, high=1.0) -> tf.Tensor:
 def _poisson_inversion(lam: tf.Tensor, u: tf.Tensor, needed: tf.Tensor) -> tf.Tensor:
     """Exact inversion of the Poisson CDF for means below :data:`SMALL_MEAN_LIMIT` (float64 arithmetic).
 
-    The CDF sum stops as soon as every ``needed`` pixel has found its count (``u <= cdf``), after at most
-    :data:`_INVERSION_TERMS` terms; low-dose batches need far fewer terms than the bound.
+    The count is the first ``k`` with ``u <= cdf(k)``, after at most :data:`_INVERSION_TERMS` terms. Under XLA
+    the CDF sum covers the whole array (static shapes) and stops as soon as every ``needed`` pixel has its count;
+    elsewhere each term is computed for the pixels still searching only (about ``mean + 1`` terms per pixel instead
+    of the batch's maximum). Both give the same counts.
     """
     lam = tf.minimum(lam, SMALL_MEAN_LIMIT)
+    if not in_xla_context():
+        return _poisson_inversion_shrinking(lam, u, needed)
 
     def body(k, p, cdf, count):
         count = count + tf.cast(u > cdf, lam.dtype)
@@ -80,6 +84,45 @@ def _poisson_inversion(lam: tf.Tensor, u: tf.Tensor, needed: tf.Tensor) -> tf.Te
     _, _, _, count = tf.while_loop(unfinished, body, (tf.constant(1), p0, p0, tf.zeros_like(lam)),
                                    maximum_iterations=_INVERSION_TERMS)
     return count
+
+
+def _poisson_inversion_shrinking(lam: tf.Tensor, u: tf.Tensor, needed: tf.Tensor, terms_per_pass: int = 4) -> tf.Tensor:
+    """:func:`_poisson_inversion` for the ``needed`` pixels still searching only (dynamic shapes, not for XLA).
+
+    Terms are added ``terms_per_pass`` at a time; after each pass the pixels whose count is found leave the arrays.
+    """
+    flat_lam, flat_u = tf.reshape(lam, [-1]), tf.reshape(u, [-1])
+    p = tf.exp(-flat_lam)
+    searching = tf.reshape(needed, [-1]) & (flat_u > p)  # count 0 where u <= P(X = 0)
+    index = tf.where(searching)  # [M, 1] int64
+    lam_a, u_a, p_a = (tf.gather_nd(v, index) for v in (flat_lam, flat_u, p))
+
+    def one_pass(k, index, lam_a, u_a, p_a, cdf_a, count):
+        # a searching pixel has u > cdf(k - 1): its count is k plus the terms of this pass it still exceeds
+        count_a = tf.fill(tf.shape(lam_a), tf.cast(k, lam_a.dtype))
+        for j in range(terms_per_pass):
+            p_a = p_a * lam_a / tf.cast(k + j, lam_a.dtype)
+            cdf_a = cdf_a + p_a
+            count_a = count_a + tf.cast(u_a > cdf_a, lam_a.dtype)
+        found = u_a <= cdf_a
+        count = tf.tensor_scatter_nd_update(count, tf.boolean_mask(index, found), tf.boolean_mask(count_a, found))
+        keep = ~found
+        return (k + terms_per_pass, tf.boolean_mask(index, keep),
+                *(tf.boolean_mask(v, keep) for v in (lam_a, u_a, p_a, cdf_a)), count)
+
+    def unfinished(k, index, *_):
+        return (k <= _INVERSION_TERMS) & (tf.shape(index)[0] > 0)
+
+    vector = tf.TensorShape([None])
+    out = tf.while_loop(unfinished, one_pass, (tf.constant(1), index, lam_a, u_a, p_a, p_a, tf.zeros_like(flat_lam)),
+                        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, 1]), vector, vector, vector, vector,
+                                          flat_lam.shape))
+    index, count = out[1], out[-1]
+    # u above the CDF after the last term: the truncation value of the static path; the counts found in the last
+    # pass are capped alike (terms past _INVERSION_TERMS do not count)
+    count = tf.tensor_scatter_nd_update(count, index,
+                                        tf.fill([tf.shape(index)[0]], tf.constant(_INVERSION_TERMS, count.dtype)))
+    return tf.reshape(tf.minimum(count, _INVERSION_TERMS), tf.shape(lam))
 
 
 def _ptrs_attempt(lam: tf.Tensor, seed) -> tuple[tf.Tensor, tf.Tensor]:
@@ -107,7 +150,7 @@ def _normal_fallback(lam: tf.Tensor, seed) -> tf.Tensor:
     return tf.maximum(tf.round(lam + tf.sqrt(lam) * noise), 0.0)
 
 
-def _in_xla_context() -> bool:
+def in_xla_context() -> bool:
     """True while tracing a function compiled with XLA (``jit_compile=True``, also when nested in one).
 
     Uses TensorFlow's own test (``control_flow_util``, which ``tf.while_loop`` and ``tf.map_fn`` consult); if that
@@ -169,7 +212,7 @@ def _poisson_ptrs(lam: tf.Tensor, seed, needed: tf.Tensor) -> tf.Tensor:
     drawn again, 4-6x cheaper. Both are exact; they draw different random streams.
     """
     lam = tf.maximum(lam, SMALL_MEAN_LIMIT)
-    if _in_xla_context():
+    if in_xla_context():
         return _poisson_ptrs_static(lam, seed, needed)
     return _poisson_ptrs_shrinking(lam, seed, needed)
 

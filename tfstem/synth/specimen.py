@@ -135,16 +135,35 @@ def _lattice(rng, space_group: int, cfg: ImagingConfig) -> np.ndarray:
     return np.array([ax, bx, [cx, cy, math.sqrt(cz2)]])
 
 
+_PERIODIC_SHIFTS = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], float)
+
+
 def _periodic_min_distance(frac: np.ndarray, lattice: np.ndarray) -> float:
     """Smallest distance between atoms of a unit cell including periodic images (Angstrom)."""
     if len(frac) == 0:
         return np.inf
-    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], float)
     cart = frac @ lattice
-    images = (frac[None] + shifts[:, None]).reshape(-1, 3) @ lattice
-    tree = cKDTree(images)
-    d, _ = tree.query(cart, k=2)
+    images = (frac[None] + _PERIODIC_SHIFTS[:, None]).reshape(-1, 3) @ lattice
+    d, _ = cKDTree(images).query(cart, k=2)
     return float(d[:, 1].min())
+
+
+def _min_distance_to_new_sites(frac: np.ndarray, orbit: np.ndarray, lattice: np.ndarray) -> float:
+    """Smallest distance (Angstrom, periodic images within one cell) that adding ``orbit`` [m, 3] to the accepted
+    sites ``frac`` [M, 3] creates: new-new and new-accepted pairs only.
+
+    Equal to ``_periodic_min_distance(concat(frac, orbit))`` whenever the accepted sites already keep the target
+    distance among themselves (the shift set is symmetric, so ``|a - (b + s)| = |b - (a - s)|``); it builds a tree
+    over the images of the few new sites instead of the whole cell, once per trial site.
+    """
+    images = (orbit[None] + _PERIODIC_SHIFTS[:, None]).reshape(-1, 3) @ lattice
+    tree = cKDTree(images)
+    d_new, _ = tree.query(orbit @ lattice, k=2)
+    nearest = float(d_new[:, 1].min())
+    if len(frac):
+        d_old, _ = tree.query(frac @ lattice, k=1)
+        nearest = min(nearest, float(d_old.min()))
+    return nearest
 
 
 def crystal_unit_cell(rng, cfg: ImagingConfig, max_tries: int = 50, max_atomic_number: int = 103,
@@ -191,9 +210,8 @@ def crystal_unit_cell(rng, cfg: ImagingConfig, max_tries: int = 50, max_atomic_n
                 if keep[i]:
                     keep[j] = False
             orbit = orbit[keep]
-            trial = np.concatenate([frac, orbit])
-            if _periodic_min_distance(trial, lattice) >= target:
-                frac = trial
+            if _min_distance_to_new_sites(frac, orbit, lattice) >= target:
+                frac = np.concatenate([frac, orbit])
                 numbers = np.concatenate([numbers, np.full(len(orbit), species[len(np.unique(numbers)) % n_species])])
             if len(frac) > 4000:
                 break
@@ -256,12 +274,15 @@ def _fill_box(lattice, frac, numbers, rotation, box, z_range):
     # cell whose origin is farther from the box than the cell's longest diagonal (no atom of it can be inside).
     reach = np.linalg.norm(np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], float) @ lattice,
                            axis=1).max()
-    origin = (cells @ lattice) @ rotation.T + centre
+    to_lab = lattice @ rotation.T  # fractional -> lab frame (before the shift by ``centre``)
+    origin = cells @ to_lab + centre
     near = ((origin[:, 0] >= -reach) & (origin[:, 0] < lx + reach) & (origin[:, 1] >= -reach)
             & (origin[:, 1] < ly + reach) & (origin[:, 2] >= z0 - reach) & (origin[:, 2] < z1 + reach))
-    cells = cells[near]
-    pos = ((cells[:, None] + frac[None]).reshape(-1, 3) @ lattice) @ rotation.T + centre
-    z = np.tile(numbers, len(cells))
+    origin = origin[near]
+    # cell origins plus the cell's atoms, both already in the lab frame: one broadcast add instead of two
+    # [cells x atoms, 3] matrix products
+    pos = (origin[:, None] + (frac @ to_lab)[None]).reshape(-1, 3)
+    z = np.tile(numbers, len(origin))
     inside = ((pos[:, 0] >= 0) & (pos[:, 0] < lx) & (pos[:, 1] >= 0) & (pos[:, 1] < ly)
               & (pos[:, 2] >= z0) & (pos[:, 2] < z1))
     return pos[inside], z[inside]
