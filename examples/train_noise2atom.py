@@ -54,6 +54,20 @@ def read_series(path):
     return np.asarray(_read_series(path), np.float32)
 
 
+def parse_overrides(items):
+    """``["name=value", ...]`` -> dict; values are JSON where they parse (numbers, lists, null), else strings."""
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--set expects OPTION=VALUE; received {item!r}.")
+        try:
+            overrides[name] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[name] = value
+    return overrides
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", default=str(DATA), help="noisy series [T, H, W] (.tif, .npy, ...)")
@@ -63,6 +77,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default="noise2atom_output", help="output directory")
     parser.add_argument("--quick", action="store_true", help="CI smoke run: tiny net, 64 px crops, 2 iterations")
+    parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                        help="override one option of the preset, VALUE read as JSON when it parses "
+                             "(e.g. --set lowpass_kernel=code_intent --set learning_rate=1e-4); repeatable")
     args = parser.parse_args(argv)
 
     import matplotlib
@@ -77,7 +94,7 @@ def main(argv=None):
     series = read_series(args.series)
     truth_path = Path(args.series).with_name(Path(args.series).stem + "_truth.npz")
     truth = np.load(truth_path) if truth_path.exists() else None
-    overrides = {"seed": args.seed}
+    overrides = {"seed": args.seed, **parse_overrides(args.set)}
     epochs = args.epochs
     if args.quick:
         overrides.update(base_filters=4, num_residual_blocks=1, critic_filters=(4, 4, 8, 8), crop_size=64,
