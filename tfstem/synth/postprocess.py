@@ -42,7 +42,6 @@ def random_linear_transform(images, seed, max_rotation=math.pi, scale=(0.8, 1.25
     list of tf.Tensor
         Transformed images, same shapes.
     """
-    images = [tf.convert_to_tensor(im, tf.float32) for im in images]
     n = tf.shape(images[0])[0]
     u = tf.random.stateless_uniform(tf.stack([4, n]), split_seed(seed, 0))
     angle = (2.0 * u[0] - 1.0) * max_rotation
@@ -83,7 +82,7 @@ def linear_resample(images, inverse):
 
 
 def _projective_transform(images, m00, m01, m10, m11, cy, cx):
-    """The inverse map of :func:`random_linear_transform` with TensorFlow's fused kernel, all images at once.
+    """:func:`linear_resample` with TensorFlow's fused kernel, all images in one call.
 
     ``ImageProjectiveTransformV3`` maps output (x = column, y = row) to input ``(a0 x + a1 y + a2, b0 x + b1 y + b2)``.
     """

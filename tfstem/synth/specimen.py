@@ -138,13 +138,16 @@ def _lattice(rng, space_group: int, cfg: ImagingConfig) -> np.ndarray:
 _PERIODIC_SHIFTS = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], float)
 
 
+def _periodic_images(frac: np.ndarray, lattice: np.ndarray) -> np.ndarray:
+    """Cartesian positions [27 M, 3] (Angstrom) of the sites ``frac`` [M, 3] in their cell and the 26 around it."""
+    return (frac[None] + _PERIODIC_SHIFTS[:, None]).reshape(-1, 3) @ lattice
+
+
 def _periodic_min_distance(frac: np.ndarray, lattice: np.ndarray) -> float:
     """Smallest distance between atoms of a unit cell including periodic images (Angstrom)."""
     if len(frac) == 0:
         return np.inf
-    cart = frac @ lattice
-    images = (frac[None] + _PERIODIC_SHIFTS[:, None]).reshape(-1, 3) @ lattice
-    d, _ = cKDTree(images).query(cart, k=2)
+    d, _ = cKDTree(_periodic_images(frac, lattice)).query(frac @ lattice, k=2)
     return float(d[:, 1].min())
 
 
@@ -156,8 +159,7 @@ def _min_distance_to_new_sites(frac: np.ndarray, orbit: np.ndarray, lattice: np.
     distance among themselves (the shift set is symmetric, so ``|a - (b + s)| = |b - (a - s)|``); it builds a tree
     over the images of the few new sites instead of the whole cell, once per trial site.
     """
-    images = (orbit[None] + _PERIODIC_SHIFTS[:, None]).reshape(-1, 3) @ lattice
-    tree = cKDTree(images)
+    tree = cKDTree(_periodic_images(orbit, lattice))
     d_new, _ = tree.query(orbit @ lattice, k=2)
     nearest = float(d_new[:, 1].min())
     if len(frac):
