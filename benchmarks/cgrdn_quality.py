@@ -63,19 +63,6 @@ def scores(restored, clean):
     return float(np.mean(psnr)), float(np.mean(ssim))
 
 
-def bm3d_scaled_sigma(x, factor):
-    """BM3D of every frame of ``x`` [N, H, W, 1] with ``sigma_psd = factor x estimate_sigma(frame in [0, 1])``."""
-    from skimage.restoration import estimate_sigma
-
-    from tfstem import baselines
-
-    out = []
-    for frame in x[..., 0]:
-        unit = (frame - frame.min()) / max(float(np.ptp(frame)), 1e-12)
-        out.append(baselines.bm3d(frame, sigma_psd=factor * float(estimate_sigma(unit))))
-    return np.stack(out)[..., None].astype(np.float32)
-
-
 def _authors_model():
     try:
         from tfstem.registry import load_model
@@ -123,7 +110,7 @@ def main(argv=None):
     if not args.no_bm3d:
         try:
             t0 = time.perf_counter()
-            runs = [(scores(r, y), f, r) for f in BM3D_SIGMA_FACTORS for r in [bm3d_scaled_sigma(x, f)]]
+            runs = [(scores(r, y), f, r) for f in BM3D_SIGMA_FACTORS for r in [baselines.bm3d(x, sigma_scale=f)]]
             (_, factor, restored) = max(runs, key=lambda t: t[0][0])
             add("BM3D", restored, f"sigma {factor} x per-image estimate (best of {BM3D_SIGMA_FACTORS} on this set)",
                 (time.perf_counter() - t0) / len(BM3D_SIGMA_FACTORS))

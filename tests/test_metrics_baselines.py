@@ -78,6 +78,13 @@ def test_bm3d_when_installed():
     clean = np.tile(np.sin(np.linspace(0, 8 * np.pi, 64)), (64, 1)).astype(np.float32)
     noisy = clean + rng.normal(0, 0.3, clean.shape).astype(np.float32)
     assert metrics.psnr(clean, baselines.bm3d(noisy), data_range=2) > metrics.psnr(clean, noisy, data_range=2) + 5
+    # sigma_scale multiplies the per-frame estimate: equal to passing that noise level explicitly
+    from skimage.restoration import estimate_sigma
+
+    unit = (noisy - noisy.min()) / (noisy.max() - noisy.min())
+    scaled = baselines.bm3d(noisy, sigma_scale=2.0)
+    np.testing.assert_allclose(scaled, baselines.bm3d(noisy, sigma_psd=2.0 * float(estimate_sigma(unit))), atol=1e-5)
+    assert not np.allclose(scaled, baselines.bm3d(noisy), atol=1e-3)
 
 
 def test_evaluate_command(tmp_path, capsys):

@@ -75,11 +75,12 @@ def tv(image, weight=1.0, *, stack=False):
     return _per_channel(image, weight, _tv, stack=stack)
 
 
-def bm3d(image, sigma_psd=None, *, stack=False):
+def bm3d(image, sigma_psd=None, *, sigma_scale=1.0, stack=False):
     """BM3D (Dabov et al. 2007; Mäkinen et al. 2020) via the optional ``bm3d`` package.
 
     ``sigma_psd`` is the noise standard deviation in the units of the frame scaled to [0, 1];
-    when None it is estimated per frame by ``skimage.restoration.estimate_sigma``.
+    when None it is estimated per frame by ``skimage.restoration.estimate_sigma`` and multiplied by
+    ``sigma_scale`` (the estimate assumes white Gaussian noise and is low for Poisson-dominated STEM frames).
 
     Raises
     ------
@@ -97,7 +98,7 @@ def bm3d(image, sigma_psd=None, *, stack=False):
         if hi == lo:
             return frame
         unit = (frame - lo) / (hi - lo)
-        s = float(estimate_sigma(unit)) if np.isnan(sigma) else sigma
+        s = sigma_scale * float(estimate_sigma(unit)) if np.isnan(sigma) else sigma
         return np.asarray(_bm3d.bm3d(unit, sigma_psd=max(s, 1e-6)), dtype=np.float32) * (hi - lo) + lo
 
     return _per_channel(image, np.nan if sigma_psd is None else sigma_psd, _one, stack=stack)

@@ -229,7 +229,6 @@ def test_postprocess_ops():
     assert np.array_equal(xt.numpy(), yt.numpy()) and not np.allclose(xt.numpy(), x.numpy())
 
 
-
 def test_linear_transform_is_the_same_with_and_without_xla():
     """The fused TensorFlow kernel (outside XLA) and the gather path (under XLA) interpolate alike, borders
     included; a shift by a whole pixel mirrors the edge column (symmetric border)."""
