@@ -1,4 +1,4 @@
-"""Where tfstem keeps files: the user cache (converted models) and the shipped weights."""
+"""Where tfstem keeps files: the user cache (converted models), the shipped weights and model configs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,26 @@ import os
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-#: Shipped SavedModels in TF Serving layout, ``weights/<name>/<version>/`` (repository checkout).
-WEIGHTS_DIR = PACKAGE_ROOT.parent / "weights"
+#: Where a wheel puts the repository's top-level ``models/`` and ``weights/`` (``setup.py``'s build_py copies
+#: them there); a checkout or an editable install reads them in place instead.
+SHIPPED_DIR = PACKAGE_ROOT / "_shipped"
+
+
+def shipped_dir(name: str, *, checkout_root: Path = PACKAGE_ROOT.parent, installed_root: Path = SHIPPED_DIR) -> Path:
+    """The directory of the shipped ``name`` (``"models"`` or ``"weights"``).
+
+    The repository checkout's ``<root>/<name>`` when it exists (source tree, editable install), else the copy
+    inside the installed package, ``tfstem/_shipped/<name>`` (wheel). Returns the latter path even when
+    neither exists, so that error messages name where tfstem looked.
+    """
+    in_checkout = Path(checkout_root) / name
+    return in_checkout if in_checkout.is_dir() else Path(installed_root) / name
+
+
+#: Shipped SavedModels in TF Serving layout, ``weights/<name>/<version>/``.
+WEIGHTS_DIR = shipped_dir("weights")
+#: Model configurations with every hyperparameter and its source (``noise2atom.json``, ``cgrdn_*.json``, ...).
+MODELS_DIR = shipped_dir("models")
 
 
 def cache_dir() -> Path:

@@ -48,6 +48,7 @@ import tensorflow as tf
 
 from tfstem.losses import r_em as losses
 from tfstem.losses.r_em import LossWeights
+from tfstem.paths import MODELS_DIR
 
 __all__ = [
     "CGRDNTrainingConfig",
@@ -62,7 +63,7 @@ __all__ = [
 
 MODALITIES = ("hrsem", "lrsem", "hrstem", "lrstem", "hrtem", "lrtem")
 PRESETS = ("released", "paper_gan")
-_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+_MODELS_DIR = MODELS_DIR
 
 
 @keras.saving.register_keras_serializable(package="tfstem")

@@ -36,12 +36,13 @@ from tfstem.losses import noise2atom as n2a_losses
 from tfstem.nets.lowpass import LOWPASS_KERNELS, build_lowpass
 from tfstem.nets.wgan_critic import CRITIC_GRIDS, build_wgan_critic
 from tfstem.nets.xception_unet import NORMALIZATIONS, build_denoiser, build_xception_unet
+from tfstem.paths import MODELS_DIR
 from tfstem.synth.atoms import clean_domain_dataset
 
 __all__ = ["Noise2AtomConfig", "Noise2AtomTrainer", "load_config", "prepare_frames", "mapping_correlation",
            "check_reverted_mapping", "add_cli_arguments", "run_cli"]
 
-CONFIG_PATH = Path(__file__).resolve().parents[2] / "models" / "noise2atom.json"
+CONFIG_PATH = MODELS_DIR / "noise2atom.json"
 
 
 @dataclasses.dataclass(frozen=True)
