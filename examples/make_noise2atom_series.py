@@ -24,8 +24,10 @@ from scipy import ndimage
 PIXEL_SIZE_NM = 0.04  # 40 pm: the Pt-Pt distance 0.277 nm is ~7 px, close to the clean domain's pitch 8
 PROBE_SIGMA_PX = 1.6  # ~0.15 nm FWHM probe-limited atomic peak
 PT_PEAK = 3.0  # electrons per pixel at the centre of one Pt atom, above the background
-CARBON_MEAN = 1.5  # electrons per pixel of the carbon-like support (~15 nm of amorphous carbon at Z^1.7, see _carbon_support)
-CARBON_ATOMS_PER_PX = 3.2  # projected C atoms per 0.04 x 0.04 nm pixel column (~20 nm at 2 g/cm^3; 15-20 nm is the paper's regime)
+# Film thickness: the mean signal stands for ~15 nm of amorphous carbon (Z^1.7), the atom count for ~20 nm at
+# 2 g/cm^3; both lie in the paper's regime (see _carbon_support).
+CARBON_MEAN = 1.5  # electrons per pixel of the carbon-like support
+CARBON_ATOMS_PER_PX = 3.2  # projected C atoms per 0.04 x 0.04 nm pixel column
 THICKNESS_CONTRAST = 0.03  # relative standard deviation of the film's slow thickness variation
 THICKNESS_SCALE_PX = 60.0  # its correlation length (2.4 nm): thickness changes over nanometres, not atoms
 DRIFT_PX = (0.35, -0.25)  # per frame (rows, cols)
