@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from tfstem import baselines, metrics  # noqa: E402
+from tfstem.paths import MODELS_DIR  # noqa: E402
 from tfstem.train.n2v import N2VConfig, train  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -134,7 +135,7 @@ def main(argv=None):
     noisy, clean = noisy[..., selection], clean[..., selection]
     names = [NAMES[c] for c in selection]
     if args.preset == "paper":
-        config = N2VConfig.from_json(HERE.parent / "models" / "n2v_stem.json")
+        config = N2VConfig.from_json(MODELS_DIR / "n2v_stem.json")
         config = dataclasses.replace(config, patch_size=min(config.patch_size, noisy.shape[1]))
     else:
         config = N2VConfig(**(QUICK_PRESET if args.quick else CPU_PRESET))
