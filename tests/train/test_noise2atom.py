@@ -71,6 +71,54 @@ def test_schedule_moves_every_trained_group_and_not_ms2b(frames, tmp_path, eager
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras")(x).numpy(), y, atol=1e-5)
 
 
+def test_adversarial_warmup_runs_only_the_cycles_first(frames, eager):
+    config = n2a.Noise2AtomConfig(**TINY).replace(adversarial_warmup=2)
+    trainer = n2a.Noise2AtomTrainer(config)
+    critic_before, ms2c_before = _weights(trainer.critic), _weights(trainer.ms2c)
+    scaled, _, _ = n2a.prepare_frames(frames)
+    noisy = scaled[:2, :48, :48]
+    clean = np.tanh(np.random.default_rng(0).normal(size=noisy.shape)).astype(np.float32)
+    for _ in range(2):
+        losses = trainer.train_step(noisy, clean)
+        assert np.isnan(losses["gan"]) and np.isnan(losses["critic"]) and np.isfinite(losses["lfc"])
+    # warm-up: both cycle updates per batch (generators moved), no critic or adversarial update
+    assert int(trainer.critic_optimizer.iterations.numpy()) == 0
+    assert int(trainer.generator_optimizer.iterations.numpy()) == 2 * 2
+    for a, b in zip(critic_before, _weights(trainer.critic)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(ms2c_before[0], _weights(trainer.ms2c)[0])
+    # after it, the paper's whole schedule
+    losses = trainer.train_step(noisy, clean)
+    assert all(np.isfinite(v) for v in losses.values())
+    assert int(trainer.critic_optimizer.iterations.numpy()) == 5
+    assert int(trainer.generator_optimizer.iterations.numpy()) == 2 * 2 + 3
+    with pytest.raises(ValueError, match="adversarial_warmup"):
+        n2a.Noise2AtomConfig(adversarial_warmup=-1)
+    assert n2a.load_config("paper").adversarial_warmup == 0
+
+
+def test_per_update_optimizers_are_separate_and_checkpointed(frames, tmp_path, eager):
+    config = n2a.Noise2AtomConfig(**TINY).replace(generator_optimizers="per_update")
+    trainer = n2a.Noise2AtomTrainer(config)
+    scaled, _, _ = n2a.prepare_frames(frames)
+    noisy = scaled[:2, :48, :48]
+    trainer.train_step(noisy, noisy)
+    counts = {name: int(opt.iterations.numpy()) for name, opt in trainer.update_optimizers.items()}
+    assert counts == {"adversarial": 1, "lfc": 1, "cycle": 1}
+    assert len({id(opt) for opt in trainer.update_optimizers.values()}) == 3
+    trainer.checkpoint().write(str(tmp_path / "ckpt"))
+    again = n2a.Noise2AtomTrainer(config)
+    again.checkpoint().read(str(tmp_path / "ckpt")).assert_consumed()
+    for name in ("lfc", "cycle"):
+        assert int(again.update_optimizers[name].iterations.numpy()) == 1
+        np.testing.assert_array_equal(again.update_optimizers[name].variables[-1].numpy(),
+                                      trainer.update_optimizers[name].variables[-1].numpy())
+    shared = n2a.Noise2AtomTrainer(n2a.Noise2AtomConfig(**TINY))
+    assert len({id(opt) for opt in shared.update_optimizers.values()}) == 1
+    with pytest.raises(ValueError, match="generator_optimizers"):
+        n2a.Noise2AtomConfig(generator_optimizers="each")
+
+
 def test_reverted_mapping_is_detected(frames):
     inputs = keras.Input((None, None, 1))
     inverter = keras.Model(inputs, keras.layers.Lambda(lambda t: -t * 0.9)(inputs))

@@ -65,6 +65,16 @@ class Noise2AtomConfig:
     critic_steps, cycle_updates
         5 critic updates per batch; "separate" (paper: steps 3 and 4 apart) | "joint" (released: one
         update on L_lfc + L_cycle).
+    generator_optimizers
+        "shared" (released code: one RMSprop, i.e. one set of RMS and momentum accumulators, for the
+        adversarial, low-frequency and cycle updates of the generators) | "per_update" (one RMSprop per
+        sub-model update of the schedule, as separately compiled Keras sub-models would have; the paper is
+        silent). Shared, the adversarial gradients (alpha 5, critic slope ~1) set the RMS scale and the
+        ~100x smaller L_lfc gradients take ~100x smaller steps.
+    adversarial_warmup
+        Iterations at the start that run only the cycle updates (steps 3 and 4: no critic, no adversarial
+        update), so that L_lfc ties Ms2c's output to the input's atoms before the critic shapes it. 0 (paper:
+        the whole schedule from the first batch). Their critic, gp and gan losses are recorded as NaN.
     learning_rate, rmsprop_rho, rmsprop_momentum
         5e-5, 0.9, 0.9 (paper's "momentum 0.9"; the released code's Keras-2 RMSprop has rho 0.9 and no momentum).
     batch_size, crop_size, training_frames, epochs, steps_per_epoch
@@ -99,6 +109,8 @@ class Noise2AtomConfig:
     gp_interpolation: str = "per_sample"
     critic_steps: int = 5
     cycle_updates: str = "separate"
+    generator_optimizers: str = "shared"
+    adversarial_warmup: int = 0
     learning_rate: float = 5e-5
     rmsprop_rho: float = 0.9
     rmsprop_momentum: float = 0.9
@@ -121,6 +133,7 @@ class Noise2AtomConfig:
             "normalization": NORMALIZATIONS, "lowpass_kernel": LOWPASS_KERNELS, "lowpass_padding": ("valid", "same"),
             "gp_interpolation": ("per_sample", "per_pixel"), "cycle_updates": ("separate", "joint"),
             "crop_sampling": ("random", "consecutive"), "critic_grid": CRITIC_GRIDS,
+            "generator_optimizers": ("shared", "per_update"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -129,6 +142,8 @@ class Noise2AtomConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer; received {name}={getattr(self, name)}.")
+        if int(self.adversarial_warmup) < 0:
+            raise ValueError(f"adversarial_warmup must be >= 0 iterations; received {self.adversarial_warmup}.")
         if self.num_residual_blocks < 0:
             raise ValueError(f"num_residual_blocks must be >= 0; received {self.num_residual_blocks}.")
         if self.crop_size % 16:
@@ -302,6 +317,12 @@ class Noise2AtomTrainer:
         self.generator_optimizer = self._optimizer()
         self.critic_optimizer = self._optimizer()
         self.generator_optimizer.build(self.generator_variables)
+        # Which optimizer each generator update of the schedule uses (the same object when "shared").
+        self.update_optimizers = dict.fromkeys(("adversarial", "lfc", "cycle"), self.generator_optimizer)
+        if c.generator_optimizers == "per_update":
+            for update in ("lfc", "cycle"):
+                self.update_optimizers[update] = self._optimizer()
+                self.update_optimizers[update].build(self.generator_variables)
         self.critic_optimizer.build(self.critic.trainable_variables)
         self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
         self.history = {name: [] for name in (*self.LOSS_NAMES, "seconds")}
@@ -343,7 +364,7 @@ class Noise2AtomTrainer:
             gan = n2a_losses.generator_adversarial_loss(self.critic(self.ms2c(noisy, training=True), training=True))
             weighted = self.config.alpha * gan
         grads = tape.gradient(weighted, ms2c_vars)
-        self.generator_optimizer.apply_gradients(zip(grads, ms2c_vars))
+        self.update_optimizers["adversarial"].apply_gradients(zip(grads, ms2c_vars))
         return gan
 
     def _cycle_updates(self, noisy, clean):
@@ -355,13 +376,13 @@ class Noise2AtomTrainer:
                 lfc = n2a_losses.low_frequency_cycle_loss(
                     self.lowpass, noisy, self.mc2s(self.ms2c(noisy, training=True), training=True))
             grads = tape.gradient(lfc, gen_vars)
-            self.generator_optimizer.apply_gradients(zip(grads, gen_vars))
+            self.update_optimizers["lfc"].apply_gradients(zip(grads, gen_vars))
             # 4. Mc2s∘Ms2c: clean -> itself.
             with tf.GradientTape() as tape:
                 cycle = n2a_losses.cycle_loss(clean, self.ms2c(self.mc2s(clean, training=True), training=True))
                 weighted = c.beta * cycle
             grads = tape.gradient(weighted, gen_vars)
-            self.generator_optimizer.apply_gradients(zip(grads, gen_vars))
+            self.update_optimizers["cycle"].apply_gradients(zip(grads, gen_vars))
         else:  # released code: one update of the two-output cycle model, MAE 1:1
             with tf.GradientTape() as tape:
                 lfc = n2a_losses.low_frequency_cycle_loss(
@@ -369,7 +390,7 @@ class Noise2AtomTrainer:
                 cycle = n2a_losses.cycle_loss(clean, self.ms2c(self.mc2s(clean, training=True), training=True))
                 total = lfc + c.beta * cycle
             grads = tape.gradient(total, gen_vars)
-            self.generator_optimizer.apply_gradients(zip(grads, gen_vars))
+            self.update_optimizers["cycle"].apply_gradients(zip(grads, gen_vars))
         self.iteration.assign_add(1)
         return cycle, lfc
 
@@ -388,6 +409,9 @@ class Noise2AtomTrainer:
         """
         noisy = tf.convert_to_tensor(noisy, tf.float32)
         clean = tf.convert_to_tensor(clean, tf.float32)
+        if int(self.iteration.numpy()) < self.config.adversarial_warmup:
+            cycle, lfc = self._cycle_fn(noisy, clean)
+            return {"critic": math.nan, "gp": math.nan, "gan": math.nan, "cycle": float(cycle), "lfc": float(lfc)}
         # 1. critic x5 on the same batch; Ms2c is not updated in between, so its output is computed once.
         denoised = tf.stop_gradient(self._denoise_fn(noisy))
         for k in range(self.config.critic_steps):
@@ -400,9 +424,12 @@ class Noise2AtomTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self) -> tf.train.Checkpoint:
+        extra = {}
+        if self.config.generator_optimizers == "per_update":
+            extra = {"lfc_optimizer": self.update_optimizers["lfc"], "cycle_optimizer": self.update_optimizers["cycle"]}
         return tf.train.Checkpoint(ms2c=self.ms2c, mc2s=self.mc2s, critic=self.critic,
                                    generator_optimizer=self.generator_optimizer,
-                                   critic_optimizer=self.critic_optimizer, iteration=self.iteration)
+                                   critic_optimizer=self.critic_optimizer, iteration=self.iteration, **extra)
 
     # ------------------------------------------------------------------ the loop
     def fit(self, frames, *, epochs: int | None = None, max_minutes: float | None = None,
