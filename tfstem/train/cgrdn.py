@@ -63,7 +63,6 @@ __all__ = [
 
 MODALITIES = ("hrsem", "lrsem", "hrstem", "lrstem", "hrtem", "lrtem")
 PRESETS = ("released", "paper_gan")
-_MODELS_DIR = MODELS_DIR
 
 
 @keras.saving.register_keras_serializable(package="tfstem")
@@ -265,7 +264,7 @@ def load_training_config(modality: str = "hrstem", preset: str | None = None, pa
     -------
     CGRDNTrainingConfig
     """
-    path = Path(path) if path is not None else _MODELS_DIR / f"cgrdn_{modality}.json"
+    path = Path(path) if path is not None else MODELS_DIR / f"cgrdn_{modality}.json"
     if not path.exists():
         raise FileNotFoundError(f"training config {path} not found; pass --config PATH or one of {MODALITIES}.")
     document = json.loads(path.read_text())
