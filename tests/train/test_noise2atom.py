@@ -97,6 +97,26 @@ def test_adversarial_warmup_runs_only_the_cycles_first(frames, eager):
     assert n2a.load_config("paper").adversarial_warmup == 0
 
 
+def test_warmup_critic_trains_the_critic_but_not_the_adversarial_update(frames, eager):
+    config = n2a.Noise2AtomConfig(**TINY).replace(adversarial_warmup=1, warmup_critic=True)
+    trainer = n2a.Noise2AtomTrainer(config)
+    critic_before = _weights(trainer.critic)
+    scaled, _, _ = n2a.prepare_frames(frames)
+    noisy = scaled[:2, :48, :48]
+    clean = np.tanh(np.random.default_rng(0).normal(size=noisy.shape)).astype(np.float32)
+    losses = trainer.train_step(noisy, clean)
+    # critic x5 and both cycle updates ran; Ms2c's adversarial update did not
+    assert np.isnan(losses["gan"]) and np.isfinite(losses["critic"]) and np.isfinite(losses["gp"])
+    assert int(trainer.critic_optimizer.iterations.numpy()) == 5
+    assert int(trainer.generator_optimizer.iterations.numpy()) == 2
+    assert not np.allclose(critic_before[0], _weights(trainer.critic)[0])
+    losses = trainer.train_step(noisy, clean)
+    assert np.isfinite(losses["gan"])
+    assert int(trainer.generator_optimizer.iterations.numpy()) == 2 + 3
+    with pytest.raises(ValueError, match="warmup_critic must be true or false"):
+        n2a.Noise2AtomConfig(warmup_critic="yes")
+
+
 def test_per_update_optimizers_are_separate_and_checkpointed(frames, tmp_path, eager):
     config = n2a.Noise2AtomConfig(**TINY).replace(generator_optimizers="per_update")
     trainer = n2a.Noise2AtomTrainer(config)

@@ -75,6 +75,11 @@ class Noise2AtomConfig:
         Iterations at the start that run only the cycle updates (steps 3 and 4: no critic, no adversarial
         update), so that L_lfc ties Ms2c's output to the input's atoms before the critic shapes it. 0 (paper:
         the whole schedule from the first batch). Their critic, gp and gan losses are recorded as NaN.
+    warmup_critic
+        False: the warm-up skips the critic too. True: the critic's 5 updates (step 1) run during the
+        warm-up, only Ms2c's adversarial update (step 2) is skipped, so that when it starts the critic
+        already tells Ms2c's tied output from the clean domain instead of giving an untrained critic's
+        gradients (their gan loss is recorded as NaN).
     learning_rate, rmsprop_rho, rmsprop_momentum
         5e-5, 0.9, 0.9 (paper's "momentum 0.9"; the released code's Keras-2 RMSprop has rho 0.9 and no momentum).
     batch_size, crop_size, training_frames, epochs, steps_per_epoch
@@ -111,6 +116,7 @@ class Noise2AtomConfig:
     cycle_updates: str = "separate"
     generator_optimizers: str = "shared"
     adversarial_warmup: int = 0
+    warmup_critic: bool = False
     learning_rate: float = 5e-5
     rmsprop_rho: float = 0.9
     rmsprop_momentum: float = 0.9
@@ -142,6 +148,9 @@ class Noise2AtomConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer; received {name}={getattr(self, name)}.")
+        for name in ("warmup_critic", "integer_variance"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be true or false; received {name}={getattr(self, name)!r}.")
         if int(self.adversarial_warmup) < 0:
             raise ValueError(f"adversarial_warmup must be >= 0 iterations; received {self.adversarial_warmup}.")
         if self.num_residual_blocks < 0:
@@ -409,15 +418,17 @@ class Noise2AtomTrainer:
         """
         noisy = tf.convert_to_tensor(noisy, tf.float32)
         clean = tf.convert_to_tensor(clean, tf.float32)
-        if int(self.iteration.numpy()) < self.config.adversarial_warmup:
-            cycle, lfc = self._cycle_fn(noisy, clean)
-            return {"critic": math.nan, "gp": math.nan, "gan": math.nan, "cycle": float(cycle), "lfc": float(lfc)}
-        # 1. critic x5 on the same batch; Ms2c is not updated in between, so its output is computed once.
-        denoised = tf.stop_gradient(self._denoise_fn(noisy))
-        for k in range(self.config.critic_steps):
-            critic_total, gp_value = self._critic_fn(denoised, clean, tf.constant(k, tf.int32))
-        # 2. Ms2c∘D: noisy -> "True", D fixed.  3./4. the cycle updates.
-        gan = self._adversarial_fn(noisy)
+        warming_up = int(self.iteration.numpy()) < self.config.adversarial_warmup
+        critic_total = gp_value = gan = math.nan
+        if not warming_up or self.config.warmup_critic:
+            # 1. critic x5 on the same batch; Ms2c is not updated in between, so its output is computed once.
+            denoised = tf.stop_gradient(self._denoise_fn(noisy))
+            for k in range(self.config.critic_steps):
+                critic_total, gp_value = self._critic_fn(denoised, clean, tf.constant(k, tf.int32))
+        if not warming_up:
+            # 2. Ms2c∘D: noisy -> "True", D fixed.
+            gan = self._adversarial_fn(noisy)
+        # 3./4. the cycle updates.
         cycle, lfc = self._cycle_fn(noisy, clean)
         out = {"critic": critic_total, "gp": gp_value, "gan": gan, "cycle": cycle, "lfc": lfc}
         return {k: float(v) for k, v in out.items()}
