@@ -137,6 +137,13 @@ def test_per_update_optimizers_are_separate_and_checkpointed(frames, tmp_path, e
     assert len({id(opt) for opt in shared.update_optimizers.values()}) == 1
     with pytest.raises(ValueError, match="generator_optimizers"):
         n2a.Noise2AtomConfig(generator_optimizers="each")
+    # the adversarial update's own rate; the cycle updates keep learning_rate
+    slow = n2a.Noise2AtomTrainer(config.replace(adversarial_learning_rate=config.learning_rate / 10))
+    rates = {name: float(opt.learning_rate.numpy()) for name, opt in slow.update_optimizers.items()}
+    assert rates == pytest.approx({"adversarial": config.learning_rate / 10, "lfc": config.learning_rate,
+                                   "cycle": config.learning_rate})
+    with pytest.raises(ValueError, match="needs generator_optimizers='per_update'"):
+        n2a.Noise2AtomConfig(adversarial_learning_rate=1e-5)
 
 
 def test_reverted_mapping_is_detected(frames):

@@ -82,6 +82,10 @@ class Noise2AtomConfig:
         gradients (their gan loss is recorded as NaN).
     learning_rate, rmsprop_rho, rmsprop_momentum
         5e-5, 0.9, 0.9 (paper's "momentum 0.9"; the released code's Keras-2 RMSprop has rho 0.9 and no momentum).
+    adversarial_learning_rate
+        None: ``learning_rate``. With ``generator_optimizers="per_update"`` each update's RMSprop divides its
+        gradient by its own RMS, so alpha (Eq. 8) no longer weighs the adversarial update against the cycle
+        ones; its own learning rate is then the weight that remains. Needs "per_update".
     batch_size, crop_size, training_frames, epochs, steps_per_epoch
         6 (released: 3), 128, 120, 100; ``steps_per_epoch=None`` = enough batches to cover every
         128x128 tile of the sampled frames once.
@@ -118,6 +122,7 @@ class Noise2AtomConfig:
     adversarial_warmup: int = 0
     warmup_critic: bool = False
     learning_rate: float = 5e-5
+    adversarial_learning_rate: float | None = None
     rmsprop_rho: float = 0.9
     rmsprop_momentum: float = 0.9
     batch_size: int = 6
@@ -162,6 +167,13 @@ class Noise2AtomConfig:
                              f"received crop_size={self.crop_size}.")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive; received {self.learning_rate}.")
+        if self.adversarial_learning_rate is not None:
+            if not self.adversarial_learning_rate > 0:
+                raise ValueError("adversarial_learning_rate must be positive or None; "
+                                 f"received {self.adversarial_learning_rate}.")
+            if self.generator_optimizers != "per_update":
+                raise ValueError("adversarial_learning_rate needs generator_optimizers='per_update' (with one shared "
+                                 "optimizer the adversarial and cycle updates cannot have different rates).")
         if self.steps_per_epoch is not None and int(self.steps_per_epoch) < 1:
             raise ValueError(f"steps_per_epoch must be positive or None; received {self.steps_per_epoch}.")
 
@@ -323,7 +335,7 @@ class Noise2AtomTrainer:
         self.generator_variables = self.ms2c.trainable_variables + self.mc2s.trainable_variables
         # One optimizer per player: the released code shares one RMSprop across its three compiled models,
         # i.e. Ms2c keeps one set of RMS accumulators for its adversarial and cycle updates (as here).
-        self.generator_optimizer = self._optimizer()
+        self.generator_optimizer = self._optimizer(c.adversarial_learning_rate or c.learning_rate)
         self.critic_optimizer = self._optimizer()
         self.generator_optimizer.build(self.generator_variables)
         # Which optimizer each generator update of the schedule uses (the same object when "shared").
@@ -340,9 +352,10 @@ class Noise2AtomTrainer:
         self._adversarial_fn = tf.function(self._adversarial_update, reduce_retracing=True)
         self._cycle_fn = tf.function(self._cycle_updates, reduce_retracing=True)
 
-    def _optimizer(self):
+    def _optimizer(self, learning_rate=None):
         c = self.config
-        return keras.optimizers.RMSprop(learning_rate=c.learning_rate, rho=c.rmsprop_rho, momentum=c.rmsprop_momentum)
+        return keras.optimizers.RMSprop(learning_rate=learning_rate or c.learning_rate, rho=c.rmsprop_rho,
+                                        momentum=c.rmsprop_momentum)
 
     # ------------------------------------------------------------------ one iteration (8 passes)
     # Three small tf.functions (critic update, adversarial update, cycle update(s)) instead of one: the
