@@ -335,7 +335,7 @@ class Noise2AtomTrainer:
         self.generator_variables = self.ms2c.trainable_variables + self.mc2s.trainable_variables
         # One optimizer per player: the released code shares one RMSprop across its three compiled models,
         # i.e. Ms2c keeps one set of RMS accumulators for its adversarial and cycle updates (as here).
-        self.generator_optimizer = self._optimizer(c.adversarial_learning_rate or c.learning_rate)
+        self.generator_optimizer = self._optimizer(c.adversarial_learning_rate)
         self.critic_optimizer = self._optimizer()
         self.generator_optimizer.build(self.generator_variables)
         # Which optimizer each generator update of the schedule uses (the same object when "shared").
