@@ -334,7 +334,7 @@ class Noise2AtomTrainer:
                                      padding=c.lowpass_padding)
         self.generator_variables = self.ms2c.trainable_variables + self.mc2s.trainable_variables
         # One optimizer per player: the released code shares one RMSprop across its three compiled models,
-        # i.e. Ms2c keeps one set of RMS accumulators for its adversarial and cycle updates (as here).
+        # i.e. Ms2c keeps one set of RMS accumulators for its adversarial and cycle updates (as here by default).
         self.generator_optimizer = self._optimizer(c.adversarial_learning_rate)
         self.critic_optimizer = self._optimizer()
         self.generator_optimizer.build(self.generator_variables)
