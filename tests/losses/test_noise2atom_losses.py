@@ -53,6 +53,21 @@ def test_full_objective_weights():
     assert float(L.full_objective(1.0, 2.0, 3.0)) == pytest.approx(5 * 1 + 1 * 2 + 3)
 
 
+def test_pooled_correlation_and_sign_anchor_hinge():
+    x = tf.random.stateless_normal((2, 16, 16, 1), seed=[7, 8])
+    assert float(L.pooled_correlation(x, 3.0 * x + 1.0)) == pytest.approx(1.0, abs=1e-5)
+    assert float(L.pooled_correlation(x, -x)) == pytest.approx(-1.0, abs=1e-5)
+    assert float(L.pooled_correlation(x, tf.zeros_like(x))) == 0.0  # constant output: no NaN
+    # a smooth blob passes the sigma=2 smoothing almost unchanged, so corr(G * s, s) ~ 1 and corr(G * s, -s) ~ -1
+    r2 = np.add.outer(np.arange(-16, 16) ** 2, np.arange(-16, 16) ** 2)
+    blob = tf.constant(np.exp(-r2 / (2 * 6.0**2))[None, :, :, None], tf.float32)
+    assert float(L.sign_anchor_loss(blob, blob, margin=0.2)) == 0.0  # right sign: the hinge is off
+    assert float(L.sign_anchor_loss(blob, -blob, margin=0.2)) == pytest.approx(1.2, abs=0.02)  # 0.2 - (-1)
+    # white noise: corr(G * s, s) = g(0) / ||g||_2 = 1 / (sigma * sqrt(pi)) = 0.28 for sigma = 2, so the hinge
+    # at margin 0.5 is active and equals 0.5 - 0.28 (up to the sampling error of 512 pixels)
+    assert 0.5 - float(L.sign_anchor_loss(x, x, margin=0.5)) == pytest.approx(1 / (2 * np.sqrt(np.pi)), abs=0.08)
+
+
 def test_css_identical_frames_one_independent_noise_near_zero():
     from tfstem.metrics import css, css_pairs
 

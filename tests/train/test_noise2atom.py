@@ -52,7 +52,7 @@ def test_schedule_moves_every_trained_group_and_not_ms2b(frames, tmp_path, eager
                 assert m, f"{name}: {path} did not move"
     for a, b in zip(before["lowpass"], _weights(trainer.lowpass)):
         np.testing.assert_array_equal(a, b)
-    for key in ("critic", "gp", "gan", "cycle", "lfc"):
+    for key in ("critic", "gp", "gan", "cycle", "lfc", "anchor"):
         assert np.all(np.isfinite(result["history"][key]))
     assert int(trainer.critic_optimizer.iterations.numpy()) == 2 * 5  # 5 critic updates per batch
     assert int(trainer.generator_optimizer.iterations.numpy()) == 2 * 3  # adversarial + lfc + cycle
@@ -144,6 +144,31 @@ def test_per_update_optimizers_are_separate_and_checkpointed(frames, tmp_path, e
                                    "cycle": config.learning_rate})
     with pytest.raises(ValueError, match="needs generator_optimizers='per_update'"):
         n2a.Noise2AtomConfig(adversarial_learning_rate=1e-5)
+
+
+def test_sign_anchor_enters_the_lfc_update_only_while_its_hinge_is_active(frames, eager):
+    scaled, _, _ = n2a.prepare_frames(frames)
+    noisy = scaled[:2, :48, :48]
+    clean = np.tanh(np.random.default_rng(0).normal(size=noisy.shape)).astype(np.float32)
+    config = n2a.Noise2AtomConfig(**TINY).replace(generator_optimizers="per_update", adversarial_warmup=1)
+
+    def ms2c_after_one_step(**changes):
+        trainer = n2a.Noise2AtomTrainer(config.replace(**changes))
+        losses = trainer.train_step(noisy, clean)
+        return _weights(trainer.ms2c), losses
+
+    paper, losses = ms2c_after_one_step()
+    assert losses["anchor"] >= 0  # recorded even with weight 0
+    inactive, _ = ms2c_after_one_step(sign_anchor_weight=10.0, sign_anchor_margin=-0.999)
+    active, active_losses = ms2c_after_one_step(sign_anchor_weight=10.0, sign_anchor_margin=1.0)
+    assert active_losses["anchor"] > 0
+    for a, b in zip(paper, inactive):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(paper, active))
+    assert n2a.load_config("paper").sign_anchor_weight == 0.0
+    for bad in (dict(sign_anchor_weight=-1.0), dict(sign_anchor_margin=1.5), dict(sign_anchor_margin=-1.0)):
+        with pytest.raises(ValueError, match="sign_anchor"):
+            n2a.Noise2AtomConfig(**bad)
 
 
 def test_reverted_mapping_is_detected(frames):

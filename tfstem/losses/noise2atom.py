@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfstem.synth.postprocess import gaussian_blur
+
 __all__ = [
     "GRADIENT_PENALTY_WEIGHT",
     "ALPHA",
@@ -24,6 +26,9 @@ __all__ = [
     "cycle_loss",
     "low_frequency_cycle_loss",
     "full_objective",
+    "SIGN_ANCHOR_SIGMA",
+    "pooled_correlation",
+    "sign_anchor_loss",
 ]
 
 GRADIENT_PENALTY_WEIGHT = 10.0  # lambda, Eq. 1
@@ -31,6 +36,7 @@ ALPHA = 5.0  # weight of L_gan, Eq. 8
 BETA = 1.0  # weight of L_cycle, Eq. 8
 LABEL_CLEAN = -1.0  # "True" in the paper's schedule
 LABEL_DENOISED = 1.0  # "False"
+SIGN_ANCHOR_SIGMA = 2.0  # px; the smoothing of the reverted-mapping check (train.noise2atom.mapping_correlation)
 
 
 def wasserstein(label, prediction):
@@ -144,3 +150,48 @@ def low_frequency_cycle_loss(lowpass, noisy, reconstructed):
 def full_objective(gan, cycle, lfc, *, alpha: float = ALPHA, beta: float = BETA):
     """Eq. 8: ``L_n2a = alpha * L_gan + beta * L_cycle + L_lfc`` (alpha = 5, beta = 1)."""
     return alpha * gan + beta * cycle + lfc
+
+
+def pooled_correlation(a, b):
+    """Pearson correlation of all pixels of a batch, pooled (one value, not one per image).
+
+    Parameters
+    ----------
+    a, b : tensor, float32 ``[N, H, W, C]``, same shape
+
+    Returns
+    -------
+    tf.Tensor, float32 scalar in [-1, 1]; 0 where either is constant.
+    """
+    a = tf.reshape(tf.cast(a, tf.float32), [-1])
+    b = tf.reshape(tf.cast(b, tf.float32), [-1])
+    a = a - tf.reduce_mean(a)
+    b = b - tf.reduce_mean(b)
+    return tf.math.divide_no_nan(tf.reduce_sum(a * b), tf.sqrt(tf.reduce_sum(a * a) * tf.reduce_sum(b * b)))
+
+
+def sign_anchor_loss(noisy, denoised, *, margin: float, sigma: float = SIGN_ANCHOR_SIGMA):
+    """Hinge on the contrast sign of Ms2c: ``max(0, margin - corr(G_sigma * s, Ms2c(s)))``. Not in the paper.
+
+    The paper's failure case 1 (a "reverted" mapping: bright atoms mapped to background, dark support to
+    peaks) satisfies Eq. 1-8 as well as the right one, since Mc2s can invert any contrast; the paper's remedy
+    is to retrain. This term is the reverted-mapping check made differentiable: zero as soon as the
+    correlation between the Gaussian-smoothed input and the output, pooled over the batch, exceeds ``margin``,
+    so a margin below the correlation the ideal output has (about 0.6 on the shipped series, pooled) fixes
+    the sign without pulling the output towards the smoothed input.
+
+    Parameters
+    ----------
+    noisy, denoised : tensor, float32 ``[N, H, W, 1]``
+        s and Ms2c(s) on the [-1, 1] scale.
+    margin : float
+        Correlation in [-1, 1] below which the hinge acts.
+    sigma : float
+        Smoothing of the input in pixels (the raw input's noise would otherwise dominate the correlation).
+
+    Returns
+    -------
+    tf.Tensor, float32 scalar >= 0
+    """
+    smooth = gaussian_blur(noisy, sigma, radius=int(4 * sigma + 0.5))
+    return tf.nn.relu(margin - pooled_correlation(smooth, denoised))

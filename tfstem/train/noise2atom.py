@@ -80,6 +80,13 @@ class Noise2AtomConfig:
         warm-up, only Ms2c's adversarial update (step 2) is skipped, so that when it starts the critic
         already tells Ms2c's tied output from the clean domain instead of giving an untrained critic's
         gradients (their gan loss is recorded as NaN).
+    sign_anchor_weight, sign_anchor_margin
+        0 (paper: no such term) and 0.2. With a positive weight, step 3 (Ms2c∘Mc2s∘Ms2b) also minimises
+        ``weight * max(0, margin - corr(G_2 * s, Ms2c(s)))``
+        (:func:`~tfstem.losses.noise2atom.sign_anchor_loss`), the reverted-mapping check made
+        differentiable: it fixes the contrast sign that Eq. 1-8 leave free (failure case 1) and is zero once
+        the output correlates with the smoothed input by more than ``margin``. Recorded as ``anchor``
+        whatever the weight.
     learning_rate, rmsprop_rho, rmsprop_momentum
         5e-5, 0.9, 0.9 (paper's "momentum 0.9"; the released code's Keras-2 RMSprop has rho 0.9 and no momentum).
     adversarial_learning_rate
@@ -121,6 +128,8 @@ class Noise2AtomConfig:
     generator_optimizers: str = "shared"
     adversarial_warmup: int = 0
     warmup_critic: bool = False
+    sign_anchor_weight: float = 0.0
+    sign_anchor_margin: float = 0.2
     learning_rate: float = 5e-5
     adversarial_learning_rate: float | None = None
     rmsprop_rho: float = 0.9
@@ -158,6 +167,12 @@ class Noise2AtomConfig:
                 raise ValueError(f"{name} must be true or false; received {name}={getattr(self, name)!r}.")
         if int(self.adversarial_warmup) < 0:
             raise ValueError(f"adversarial_warmup must be >= 0 iterations; received {self.adversarial_warmup}.")
+        if not self.sign_anchor_weight >= 0:
+            raise ValueError(f"sign_anchor_weight must be >= 0 (0: off, as in the paper); "
+                             f"received {self.sign_anchor_weight}.")
+        if not -1.0 < self.sign_anchor_margin <= 1.0:
+            raise ValueError(f"sign_anchor_margin is a correlation and must lie in (-1, 1]; "
+                             f"received {self.sign_anchor_margin}.")
         if self.num_residual_blocks < 0:
             raise ValueError(f"num_residual_blocks must be >= 0; received {self.num_residual_blocks}.")
         if self.crop_size % 16:
@@ -314,10 +329,11 @@ class Noise2AtomTrainer:
     lowpass : keras.Model
         Ms2b, fixed (:func:`~tfstem.nets.lowpass.build_lowpass`).
     history : dict of list of float
-        Per-iteration losses ``critic``, ``gp``, ``gan``, ``cycle``, ``lfc`` and wall time ``seconds``.
+        Per-iteration losses ``critic``, ``gp``, ``gan``, ``cycle``, ``lfc``, ``anchor`` and wall time
+        ``seconds``.
     """
 
-    LOSS_NAMES = ("critic", "gp", "gan", "cycle", "lfc")
+    LOSS_NAMES = ("critic", "gp", "gan", "cycle", "lfc", "anchor")
 
     def __init__(self, config: Noise2AtomConfig | None = None):
         self.config = config or Noise2AtomConfig()
@@ -395,9 +411,11 @@ class Noise2AtomTrainer:
         if c.cycle_updates == "separate":
             # 3. Ms2c∘Mc2s∘Ms2b: noisy -> its low-frequency features, Ms2b fixed.
             with tf.GradientTape() as tape:
-                lfc = n2a_losses.low_frequency_cycle_loss(
-                    self.lowpass, noisy, self.mc2s(self.ms2c(noisy, training=True), training=True))
-            grads = tape.gradient(lfc, gen_vars)
+                denoised = self.ms2c(noisy, training=True)
+                lfc = n2a_losses.low_frequency_cycle_loss(self.lowpass, noisy, self.mc2s(denoised, training=True))
+                anchor = n2a_losses.sign_anchor_loss(noisy, denoised, margin=c.sign_anchor_margin)
+                total = lfc + c.sign_anchor_weight * anchor
+            grads = tape.gradient(total, gen_vars)
             self.update_optimizers["lfc"].apply_gradients(zip(grads, gen_vars))
             # 4. Mc2s∘Ms2c: clean -> itself.
             with tf.GradientTape() as tape:
@@ -407,14 +425,15 @@ class Noise2AtomTrainer:
             self.update_optimizers["cycle"].apply_gradients(zip(grads, gen_vars))
         else:  # released code: one update of the two-output cycle model, MAE 1:1
             with tf.GradientTape() as tape:
-                lfc = n2a_losses.low_frequency_cycle_loss(
-                    self.lowpass, noisy, self.mc2s(self.ms2c(noisy, training=True), training=True))
+                denoised = self.ms2c(noisy, training=True)
+                lfc = n2a_losses.low_frequency_cycle_loss(self.lowpass, noisy, self.mc2s(denoised, training=True))
+                anchor = n2a_losses.sign_anchor_loss(noisy, denoised, margin=c.sign_anchor_margin)
                 cycle = n2a_losses.cycle_loss(clean, self.ms2c(self.mc2s(clean, training=True), training=True))
-                total = lfc + c.beta * cycle
+                total = lfc + c.beta * cycle + c.sign_anchor_weight * anchor
             grads = tape.gradient(total, gen_vars)
             self.update_optimizers["cycle"].apply_gradients(zip(grads, gen_vars))
         self.iteration.assign_add(1)
-        return cycle, lfc
+        return cycle, lfc, anchor
 
     def train_step(self, noisy, clean) -> dict:
         """One iteration of the schedule on a batch.
@@ -427,7 +446,8 @@ class Noise2AtomTrainer:
         Returns
         -------
         dict of float
-            ``critic`` (last of the 5 critic losses), ``gp``, ``gan`` (W(-1, D(Ms2c(s)))), ``cycle``, ``lfc``.
+            ``critic`` (last of the 5 critic losses), ``gp``, ``gan`` (W(-1, D(Ms2c(s)))), ``cycle``, ``lfc``,
+            ``anchor`` (the sign hinge, unweighted).
         """
         noisy = tf.convert_to_tensor(noisy, tf.float32)
         clean = tf.convert_to_tensor(clean, tf.float32)
@@ -442,8 +462,8 @@ class Noise2AtomTrainer:
             # 2. Ms2c∘D: noisy -> "True", D fixed.
             gan = self._adversarial_fn(noisy)
         # 3./4. the cycle updates.
-        cycle, lfc = self._cycle_fn(noisy, clean)
-        out = {"critic": critic_total, "gp": gp_value, "gan": gan, "cycle": cycle, "lfc": lfc}
+        cycle, lfc, anchor = self._cycle_fn(noisy, clean)
+        out = {"critic": critic_total, "gp": gp_value, "gan": gan, "cycle": cycle, "lfc": lfc, "anchor": anchor}
         return {k: float(v) for k, v in out.items()}
 
     # ------------------------------------------------------------------ checkpoints
@@ -599,8 +619,9 @@ def check_reverted_mapping(model: keras.Model, frames, *, threshold: float = 0.0
         warnings.warn(
             f"Noise2Atom mapping looks reverted: correlation between smoothed input and output is {corr:.2f} "
             "(bright regions mapped to background). This happens about once in ten runs (Wang et al. 2020, "
-            "failure case 1). Retrain with another seed, check that the background is homogeneous (no thickness "
-            "gradient), and that atoms are brighter than the support (HAADF contrast).",
+            "failure case 1). Retrain with another seed or with sign_anchor_weight=1 (a hinge on the contrast "
+            "sign, not in the paper; on in the cpu_budget preset), check that the background is homogeneous (no "
+            "thickness gradient), and that atoms are brighter than the support (HAADF contrast).",
             UserWarning, stacklevel=2)
     return corr
 
