@@ -405,15 +405,19 @@ class Noise2AtomTrainer:
         self.update_optimizers["adversarial"].apply_gradients(zip(grads, ms2c_vars))
         return gan
 
+    def _noisy_cycle_terms(self, noisy):
+        """L_lfc (Eq. 7) of Ms2c∘Mc2s∘Ms2b on ``noisy`` and the sign hinge on Ms2c(noisy), from one Ms2c pass."""
+        denoised = self.ms2c(noisy, training=True)
+        lfc = n2a_losses.low_frequency_cycle_loss(self.lowpass, noisy, self.mc2s(denoised, training=True))
+        return lfc, n2a_losses.sign_anchor_loss(noisy, denoised, margin=self.config.sign_anchor_margin)
+
     def _cycle_updates(self, noisy, clean):
         c = self.config
         gen_vars = self.generator_variables
         if c.cycle_updates == "separate":
             # 3. Ms2c∘Mc2s∘Ms2b: noisy -> its low-frequency features, Ms2b fixed.
             with tf.GradientTape() as tape:
-                denoised = self.ms2c(noisy, training=True)
-                lfc = n2a_losses.low_frequency_cycle_loss(self.lowpass, noisy, self.mc2s(denoised, training=True))
-                anchor = n2a_losses.sign_anchor_loss(noisy, denoised, margin=c.sign_anchor_margin)
+                lfc, anchor = self._noisy_cycle_terms(noisy)
                 total = lfc + c.sign_anchor_weight * anchor
             grads = tape.gradient(total, gen_vars)
             self.update_optimizers["lfc"].apply_gradients(zip(grads, gen_vars))
@@ -425,9 +429,7 @@ class Noise2AtomTrainer:
             self.update_optimizers["cycle"].apply_gradients(zip(grads, gen_vars))
         else:  # released code: one update of the two-output cycle model, MAE 1:1
             with tf.GradientTape() as tape:
-                denoised = self.ms2c(noisy, training=True)
-                lfc = n2a_losses.low_frequency_cycle_loss(self.lowpass, noisy, self.mc2s(denoised, training=True))
-                anchor = n2a_losses.sign_anchor_loss(noisy, denoised, margin=c.sign_anchor_margin)
+                lfc, anchor = self._noisy_cycle_terms(noisy)
                 cycle = n2a_losses.cycle_loss(clean, self.ms2c(self.mc2s(clean, training=True), training=True))
                 total = lfc + c.beta * cycle + c.sign_anchor_weight * anchor
             grads = tape.gradient(total, gen_vars)
