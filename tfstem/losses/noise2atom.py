@@ -36,7 +36,7 @@ ALPHA = 5.0  # weight of L_gan, Eq. 8
 BETA = 1.0  # weight of L_cycle, Eq. 8
 LABEL_CLEAN = -1.0  # "True" in the paper's schedule
 LABEL_DENOISED = 1.0  # "False"
-SIGN_ANCHOR_SIGMA = 2.0  # px; the smoothing of the reverted-mapping check (train.noise2atom.mapping_correlation)
+SIGN_ANCHOR_SIGMA = 2.0  # px; input smoothing of the hinge and of train.noise2atom.mapping_correlation
 
 
 def wasserstein(label, prediction):
@@ -157,7 +157,7 @@ def pooled_correlation(a, b):
 
     Parameters
     ----------
-    a, b : tensor, float32 ``[N, H, W, C]``, same shape
+    a, b : tensor or array, float ``[N, H, W, C]`` (or any shape), same shape
 
     Returns
     -------

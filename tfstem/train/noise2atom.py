@@ -580,7 +580,8 @@ class Noise2AtomTrainer:
         return build_denoiser(self.ms2c, minimum=self.minimum, maximum=self.maximum)
 
 
-def mapping_correlation(model: keras.Model, frames, *, sigma: float = 2.0, max_frames: int = 8) -> float:
+def mapping_correlation(model: keras.Model, frames, *, sigma: float = n2a_losses.SIGN_ANCHOR_SIGMA,
+                        max_frames: int = 8) -> float:
     """Pearson correlation between Gaussian-smoothed input frames and the denoised frames.
 
     Parameters
@@ -605,9 +606,7 @@ def mapping_correlation(model: keras.Model, frames, *, sigma: float = 2.0, max_f
     array = array[:max_frames]
     out = model.predict(array[..., None], verbose=0)[..., 0]
     smooth = np.stack([ndimage.gaussian_filter(f, sigma) for f in array])
-    a, b = smooth.ravel() - smooth.mean(), out.ravel() - out.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denom) if denom > 0 else 0.0
+    return float(n2a_losses.pooled_correlation(smooth, out))
 
 
 def check_reverted_mapping(model: keras.Model, frames, *, threshold: float = 0.0) -> float:
