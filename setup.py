@@ -2,9 +2,9 @@
 
 The repository keeps model configurations and the TF-Serving SavedModels at its top level (where
 TF Serving and the examples expect them); a wheel only holds packages, so ``build_py`` copies both folders
-to ``tfstem/_shipped/`` in the build tree. :func:`tfstem.paths.shipped_dir` reads the checkout's copy when
-there is one (source tree, editable install) and the packaged copy otherwise. Everything else is in
-``setup.cfg``.
+to ``tfstem/_shipped/`` in the build tree. :func:`tfstem.paths.shipped_dir` reads that packaged copy when it
+exists (wheel) and the checkout's folders otherwise (source tree, editable install: no copy is made).
+Everything else is in ``setup.cfg``.
 """
 
 import shutil
