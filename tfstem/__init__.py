@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import importlib
 
+from tfstem import _quiet
 from tfstem._version import __version__
 # Imported eagerly (it only needs numpy at import time): a lazy attribute would be shadowed by the
 # submodule of the same name as soon as anything imports ``tfstem.restore``, making
 # ``tfstem.restore(image)`` fail with "'module' object is not callable".
 from tfstem.restore import restore
+
+# TensorFlow's start-up lines (absl, oneDNN, CUDA probing) stay off the terminal; TFSTEM_VERBOSE=1 shows them.
+_quiet.install()
 
 __all__ = ["__version__", "restore", "load_model", "list_models"]
 
