@@ -5,8 +5,10 @@ tk-r-em (one experimental HRSTEM frame, 768 x 768, and four simulated 256 x 256 
 their noise-free references), writes them as TIFF inputs, restores them with the ``tfstem restore``
 command, reports PSNR/SSIM against the references, and draws a side-by-side PNG.
 
-Outputs (under ``--out``, default ``demo_output/``): ``inputs/*.tif``, ``restored/*_restored.tif``,
-``side_by_side.png``, ``metrics.txt``. Takes about a minute on 2 CPU cores.
+Outputs (under ``-o``/``--output-dir``, default ``demo_output/``): ``inputs/*.tif``,
+``restored/*_restored.tif``, ``side_by_side.png``, ``metrics.txt``. Takes about a minute on 2 CPU cores.
+The folder is written under a temporary name and renamed into place when complete; an existing one is
+replaced (only then) with ``--force``, otherwise the demo stops with one line before any work.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ def write_inputs(folder: Path, n_simulated: int):
     folder.mkdir(parents=True, exist_ok=True)
     experimental = _experimental_frame()
     x, y = r_em.load_test_data("hrstem")
-    paths = [io.write_image(folder / "experimental_hrstem.tif", experimental, overwrite=True)]
+    paths = [io.write_image(folder / "experimental_hrstem.tif", experimental)]
     references = {}
     for i in range(n_simulated):
-        path = io.write_image(folder / f"simulated_hrstem_{i}.tif", x[i, ..., 0], overwrite=True)
+        path = io.write_image(folder / f"simulated_hrstem_{i}.tif", x[i, ..., 0])
         paths.append(path)
         references[path.stem] = y[i, ..., 0]
     return paths, references
@@ -65,22 +67,17 @@ def side_by_side(pairs, target: Path):
     plt.close(fig)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Restore example HRSTEM frames and draw input | restored.")
-    parser.add_argument("--out", default="demo_output", help="output directory")
-    parser.add_argument("--simulated", type=int, default=4, help="number of simulated test frames (max 8)")
-    args = parser.parse_args(argv)
-
-    from tfstem import io
+def run_demo(folder: Path, n_simulated: int) -> list:
+    """Write inputs, restored frames, the PNG and metrics.txt into the (new, empty) ``folder``; return the lines."""
+    from tfstem import io, outputs
     from tfstem.cli import main as tfstem_main
     from tfstem.metrics import psnr, ssim
 
-    out = Path(args.out)
-    inputs, references = write_inputs(out / "inputs", args.simulated)
-    restored_dir = out / "restored"
-    status = tfstem_main(["restore", *map(str, inputs), "-o", str(restored_dir), "--model", "r_em/hrstem", "--force"])
+    inputs, references = write_inputs(folder / "inputs", n_simulated)
+    restored_dir = folder / "restored"
+    status = tfstem_main(["restore", *map(str, inputs), "-o", str(restored_dir), "--model", "r_em/hrstem"])
     if status != 0:
-        return status
+        raise RuntimeError(f"tfstem restore exited with status {status}")
 
     lines, pairs = [], []
     for path in inputs:
@@ -94,10 +91,35 @@ def main(argv=None):
                          f"{ssim(ref, clean, data_range=rng):.3f}")
         if len(pairs) < 3:
             pairs.append((path.stem, noisy, clean))
-    side_by_side(pairs, out / "side_by_side.png")
-    (out / "metrics.txt").write_text("\n".join(lines) + "\n")
+    side_by_side(pairs, folder / "side_by_side.png")
+    outputs.write_text(folder / "metrics.txt", "\n".join(lines) + "\n")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Restore example HRSTEM frames and draw input | restored.")
+    parser.add_argument("-o", "--output-dir", "--out", dest="output_dir", default="demo_output",
+                        help="output folder (created; an existing one is replaced only with --force)")
+    parser.add_argument("--simulated", type=int, default=4, help="number of simulated test frames (max 8)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    args = parser.parse_args(argv)
+
+    from tfstem import outputs
+
+    out = Path(args.output_dir)
+    try:
+        # checked before any work; written aside and renamed into place, so a failed or interrupted run
+        # leaves the previous demo_output/ as it was and no partial folder
+        with outputs.atomic_directory(out, force=args.force) as staging:
+            lines = run_demo(staging, args.simulated)
+    except (ValueError, OSError, ImportError, RuntimeError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; {out} was left as it was.", file=sys.stderr)
+        return 130
     print("\n".join(lines))
-    print(f"wrote {restored_dir}/, {out / 'side_by_side.png'}, {out / 'metrics.txt'}")
+    print(f"wrote {out / 'restored'}/, {out / 'side_by_side.png'}, {out / 'metrics.txt'}")
     return 0
 
 

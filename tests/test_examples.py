@@ -1,0 +1,94 @@
+"""The examples run as a user runs them: from another folder, against the installed tfstem, one-line errors."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SCRIPTS = sorted(EXAMPLES.glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+
+
+def _run(script, *args, cwd):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_scripts_import_the_installed_package_not_the_checkout(script):
+    """A script that puts the repository root on sys.path would never exercise the installed tfstem."""
+    assert "sys.path.insert" not in script.read_text() and "sys.path.append" not in script.read_text()
+
+
+@pytest.fixture
+def small_frame(tmp_path):
+    from tfstem import io
+
+    frame = np.random.default_rng(0).poisson(30.0, (40, 48)).astype(np.float32)
+    return io.write_image(tmp_path / "frame.tif", frame, pixel_size=0.05, unit="nm")
+
+
+def test_restore_image_refuses_an_existing_output_in_one_line(tmp_path, small_frame):
+    target = tmp_path / "frame_restored.tif"
+    target.write_bytes(b"earlier result")
+    result = _run(EXAMPLES / "restore_image.py", small_frame, "--model", "cgrdn_hrstem", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert str(target) in result.stderr and "--force" in result.stderr
+    assert target.read_bytes() == b"earlier result"
+
+
+def test_restore_image_names_a_missing_input(tmp_path):
+    result = _run(EXAMPLES / "restore_image.py", tmp_path / "absent.tif", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "absent.tif" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_restore_image_writes_then_replaces_only_with_force(tmp_path, small_frame):
+    from tfstem import io
+
+    target = tmp_path / "out" / "restored.tif"
+    target.parent.mkdir()
+    first = _run(EXAMPLES / "restore_image.py", small_frame, "-o", target, "--model", "cgrdn_hrstem", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    written = io.read_image(target)
+    assert written.data.shape == (40, 48) and written.data.dtype == np.float32
+    assert written.pixel_size == pytest.approx(0.05) and written.unit == "nm"
+    before = _digest(target)
+    again = _run(EXAMPLES / "restore_image.py", small_frame, "-o", target, "--model", "cgrdn_hrstem", cwd=tmp_path)
+    assert again.returncode == 2 and _digest(target) == before
+    forced = _run(EXAMPLES / "restore_image.py", small_frame, "-o", target, "--model", "cgrdn_hrstem", "--force",
+                  cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert sorted(p.name for p in target.parent.iterdir()) == ["restored.tif"]  # no partial file left
+
+
+def test_demo_refuses_an_existing_output_folder_before_any_work(tmp_path):
+    out = tmp_path / "demo_output"
+    out.mkdir()
+    (out / "metrics.txt").write_text("earlier run\n")
+    result = _run(EXAMPLES / "demo.py", "-o", out, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "--force" in result.stderr and str(out) in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo_output"]  # no staging folder left
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.txt"]
+    assert (out / "metrics.txt").read_text() == "earlier run\n"
+
+
+def test_demo_refuses_a_file_where_its_folder_goes(tmp_path):
+    out = tmp_path / "demo_output"
+    out.write_text("not a folder")
+    result = _run(EXAMPLES / "demo.py", "--out", out, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and str(out) in result.stderr
+    assert out.read_text() == "not a folder"
