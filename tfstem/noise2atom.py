@@ -16,8 +16,8 @@ transmission electron microscopy images", Appl. Microsc. 50:23 (2020).
 
 from __future__ import annotations
 
-from tfstem.train.noise2atom import (Noise2AtomConfig, Noise2AtomTrainer, check_reverted_mapping, load_config,
-                                     mapping_correlation)
+from tfstem.train.noise2atom import (Noise2AtomConfig, Noise2AtomTrainer, check_frames, check_reverted_mapping,
+                                     load_config, mapping_correlation)
 
 __all__ = ["fit", "Noise2AtomConfig", "Noise2AtomTrainer", "load_config", "check_reverted_mapping",
            "mapping_correlation"]
@@ -25,7 +25,7 @@ __all__ = ["fit", "Noise2AtomConfig", "Noise2AtomTrainer", "load_config", "check
 
 def fit(frames, *, epochs: int | None = None, max_minutes: float | None = None, seed: int = 0, verbose: bool = True,
         preset: str = "paper", config: Noise2AtomConfig | None = None, output_dir=None, resume: bool = True,
-        check_mapping: bool = True, **options):
+        force: bool = False, check_mapping: bool = True, **options):
     """Train Noise2Atom on a noisy series and return the denoiser.
 
     Parameters
@@ -47,7 +47,13 @@ def fit(frames, *, epochs: int | None = None, max_minutes: float | None = None, 
     config : Noise2AtomConfig, optional
         Full configuration; ``options`` are applied on top.
     output_dir : path-like, optional
-        Checkpoints (resumable), TensorBoard logs, ``config.json`` and ``history.json``.
+        Checkpoints (resumable), TensorBoard logs, ``config.json`` and ``history.json``, written from the
+        end of the first epoch on.
+    resume : bool
+        Continue the run already in ``output_dir`` when its ``config.json`` matches (same frames, seed and
+        options); a folder that holds another run raises ValueError.
+    force : bool
+        Start afresh in an ``output_dir`` that holds an earlier run (replaced at the first checkpoint).
     check_mapping : bool
         Warn when the learned mapping is reverted (paper, failure case 1).
     **options
@@ -62,12 +68,16 @@ def fit(frames, *, epochs: int | None = None, max_minutes: float | None = None, 
     Raises
     ------
     ValueError
-        On a bad option value, frames of the wrong shape, or frames smaller than the crop size.
+        On a bad option value; frames that are empty, 1-D, multi-channel, complex, not numbers, hold NaN or
+        inf, or are smaller than the crop size; an ``output_dir`` that holds a run with other settings.
+    FileExistsError
+        ``output_dir`` holds an earlier run and neither ``resume`` nor ``force`` is set.
     """
     config = (config or load_config(preset)).replace(seed=int(seed), **options)
+    check_frames(frames, config)  # before the networks are built
     trainer = Noise2AtomTrainer(config)
     result = trainer.fit(frames, epochs=epochs, max_minutes=max_minutes, output_dir=output_dir, resume=resume,
-                         verbose=verbose)
+                         force=force, verbose=verbose)
     model = trainer.denoiser()
     model.training_result = result
     if check_mapping:

@@ -247,3 +247,74 @@ def test_facade_fit_returns_contract_model(frames, eager):
     assert y.shape == (1, 50, 41, 1) and 0 <= y.min() and y.max() <= 1
     with pytest.raises(ValueError, match="unknown Noise2Atom option"):
         noise2atom.fit(frames, epochs=1, widht=3)
+
+
+def _hashes(folder):
+    """{relative path: sha256} of every file under ``folder``: a changed or new file changes the dict."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("frames_in, message", [
+    (np.zeros((0, 64, 64), np.float32), "at least one frame"),
+    (np.arange(64.0), r"\[T, H, W\] or \[T, H, W, 1\]; received shape \(64,\)"),
+    (np.full((2, 64, 64), np.nan), "contain 8192 NaN or inf values"),
+    (np.ones((2, 64, 64)) * (1 + 1j), "real numbers; received dtype complex128"),
+    (np.full((2, 64, 64), "a"), "real numbers; received dtype <U1"),
+    (np.random.default_rng(0).random((2, 32, 32)), "32x32 px are smaller than crop_size=48"),
+])
+def test_facade_refuses_bad_series_in_one_line_before_building(frames_in, message, monkeypatch):
+    from tfstem import noise2atom
+
+    def built(*args, **kwargs):  # the networks must not be built for a series that cannot train
+        raise AssertionError("Noise2AtomTrainer built before the series was checked")
+
+    monkeypatch.setattr(noise2atom, "Noise2AtomTrainer", built)
+    with pytest.raises(ValueError, match=message) as error:
+        noise2atom.fit(frames_in, epochs=1, verbose=False, **TINY)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_cli_run_folder_needs_resume_with_the_same_settings_or_force(frames, tmp_path, eager, capsys):
+    """An earlier run is never silently replaced: --resume checks series/seed/options, --force starts afresh."""
+    from tfstem.cli import main
+
+    series, other = tmp_path / "series.npy", tmp_path / "other.npy"
+    np.save(series, frames)
+    np.save(other, frames[::-1])
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(n2a.Noise2AtomConfig(**TINY).to_dict()))
+    out = tmp_path / "run"
+    common = ["train", "noise2atom", "-o", str(out), "--config", str(config), "--epochs", "1", "--quiet"]
+    assert main(common + [str(series)]) == 0
+    before = _hashes(out)
+    assert {"config.json", "history.json", "noise2atom.keras", "checkpoints/checkpoint"} <= set(before)
+    assert json.loads((out / "config.json").read_text())["_data"][0]["shape"] == [6, 64, 64]
+    capsys.readouterr()
+    cases = [
+        ([str(series)], "holds an earlier run (config.json, checkpoints, history.json, logs, noise2atom.keras); "
+                        "pass --resume to continue it, --force to start afresh"),
+        ([str(series), "--no-resume"], "pass --resume to continue it"),  # deprecated flag: a no-op
+        ([str(series), "--resume", "--seed", "1"], "holds a run with other settings: seed 0 -> 1; pass --force"),
+        ([str(other), "--resume"], "other settings: data (another series or pairs); pass --force"),
+        ([str(series), "--resume", "--force"], "not both"),
+    ]
+    for extra, message in cases:
+        assert main(common + extra) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert _hashes(out) == before, extra
+    # --resume with the same settings continues (1 of 1 epochs done: nothing to train, the record is kept)
+    assert main(common + [str(series), "--resume"]) == 0
+    after = _hashes(out)
+    assert all(after[name] == before[name] for name in ("config.json", "history.json", "checkpoints/checkpoint"))
+    # --force: a new run from iteration 0 (a resumed one would train only epoch 2: 2 iterations, not 4)
+    assert main(common + [str(series), "--force", "--seed", "1", "--epochs", "2"]) == 0
+    assert json.loads((out / "config.json").read_text())["seed"] == 1
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["iterations"]["gan"]) == 2 * TINY["steps_per_epoch"]
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.index")) == ["ckpt-2.index", "ckpt-4.index"]
+    assert not [p for p in out.rglob("*") if ".partial-" in p.name]

@@ -20,6 +20,7 @@ The trainer is a plain Python object holding functional Keras sub-models and one
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -36,10 +37,13 @@ from tfstem.losses import noise2atom as n2a_losses
 from tfstem.nets.lowpass import LOWPASS_KERNELS, build_lowpass
 from tfstem.nets.wgan_critic import CRITIC_GRIDS, build_wgan_critic
 from tfstem.nets.xception_unet import NORMALIZATIONS, build_denoiser, build_xception_unet
+from tfstem.outputs import atomic_file, check_directory_writable, write_json
 from tfstem.paths import MODELS_DIR
 from tfstem.synth.atoms import clean_domain_dataset
+from tfstem.train.run_folder import DATA_KEY, clear_previous_run, data_fingerprint, prepare_run_folder
 
-__all__ = ["Noise2AtomConfig", "Noise2AtomTrainer", "load_config", "prepare_frames", "mapping_correlation",
+__all__ = ["Noise2AtomConfig", "Noise2AtomTrainer", "load_config", "prepare_frames", "check_frames",
+           "mapping_correlation",
            "check_reverted_mapping", "add_cli_arguments", "run_cli"]
 
 CONFIG_PATH = MODELS_DIR / "noise2atom.json"
@@ -230,8 +234,8 @@ def load_config(preset: str = "paper", path: str | os.PathLike | None = None, **
         if preset not in presets and preset != "paper":
             raise ValueError(f"unknown preset {preset!r}; choose one of {['paper', *presets]}.")
         values.update(presets.get(preset, {}).get("values", {}))
-    else:
-        values = data
+    else:  # a saved run's config.json: keys starting with "_" (the data fingerprint) are not options
+        values = {k: v for k, v in data.items() if not k.startswith("_")}
     values.update(overrides)
     return Noise2AtomConfig().replace(**values)
 
@@ -260,27 +264,47 @@ def prepare_frames(frames, *, training_frames: int = 120, seed: int = 0):
     if array.ndim != 3:
         raise ValueError(f"frames must be [T, H, W] or [T, H, W, 1]; received shape {np.shape(frames)}. "
                          "Multi-channel series: train one model per channel.")
-    if np.iscomplexobj(array) or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"frames must be real numbers; received dtype {array.dtype}.")
-    array = array.astype(np.float32)
-    if not np.all(np.isfinite(array)):
-        raise ValueError("frames contain NaN or inf; replace them before training.")
+    if array.size == 0:
+        raise ValueError(f"frames must hold at least one frame of at least 1x1 px; received shape {np.shape(frames)}.")
+    if np.iscomplexobj(array) or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise ValueError(f"frames must be real numbers; received dtype {array.dtype} (complex data: pass np.abs).")
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise ValueError(f"frames contain {int(array.size - finite.sum())} NaN or inf values; replace them before "
+                         "training.")
     if array.shape[0] > training_frames:
         rng = np.random.default_rng(seed)
         array = array[np.sort(rng.choice(array.shape[0], training_frames, replace=False))]
+    array = array.astype(np.float64)  # float64: finite values up to 1.8e308 neither overflow nor lose the range
     minimum, maximum = float(array.min()), float(array.max())
     if maximum <= minimum:
         raise ValueError(f"frames are constant ({minimum}); nothing to learn.")
-    scaled = 2.0 * (array - minimum) / (maximum - minimum) - 1.0
+    scaled = (2.0 * ((array - minimum) / (maximum - minimum)) - 1.0).astype(np.float32)
     return scaled[..., None], minimum, maximum
+
+
+def _check_crop_fits(frames, crop_size):
+    """Raise ValueError unless ``frames`` (``[T, H, W, 1]``) are at least ``crop_size`` px high and wide."""
+    height, width = frames.shape[1:3]
+    if height < crop_size or width < crop_size:
+        raise ValueError(f"frames of {height}x{width} px are smaller than crop_size={crop_size}; "
+                         "use a smaller crop_size (multiple of 16) or larger frames.")
+
+
+def check_frames(frames, config: Noise2AtomConfig) -> None:
+    """Raise a one-line ValueError unless ``frames`` can train ``config`` (see :func:`prepare_frames`).
+
+    ``frames``: ``[T, H, W]`` or ``[T, H, W, 1]``, real numbers, finite, not constant, T >= 1 and
+    H, W >= ``config.crop_size``.
+    """
+    scaled, _, _ = prepare_frames(frames, training_frames=config.training_frames, seed=config.seed)
+    _check_crop_fits(scaled, config.crop_size)
 
 
 def _noisy_dataset(frames, *, batch_size, crop_size, sampling, seed):
     """Endless stateless stream of ``[batch_size, crop, crop, 1]`` crops from ``frames`` [T, H, W, 1]."""
     t_count, height, width = frames.shape[:3]
-    if height < crop_size or width < crop_size:
-        raise ValueError(f"frames of {height}x{width} px are smaller than crop_size={crop_size}; "
-                         "use a smaller crop_size (multiple of 16) or larger frames.")
+    _check_crop_fits(frames, crop_size)
     if sampling == "consecutive" and t_count < batch_size:
         raise ValueError(f"consecutive crop sampling needs >= batch_size={batch_size} frames; received {t_count}.")
     stack = tf.constant(frames)
@@ -301,6 +325,48 @@ def _noisy_dataset(frames, *, batch_size, crop_size, sampling, seed):
                          tf.stack([t, r, c], axis=1), fn_output_signature=tf.float32)
 
     return tf.data.Dataset.counter().map(crops, num_parallel_calls=2, deterministic=True).prefetch(2)
+
+
+#: What a run writes in its folder (``logs/`` included: written with the checkpoints, see :class:`_RunWriter`).
+RUN_OUTPUTS = ("config.json", "checkpoints", "history.json", "logs", "noise2atom.keras")
+
+
+def run_record(config: Noise2AtomConfig, frames) -> dict:
+    """The saved ``config.json`` of a run: the config plus the fingerprint of its frames (key ``_data``)."""
+    return {**config.to_dict(), DATA_KEY: data_fingerprint(np.asarray(frames))}
+
+
+class _RunWriter:
+    """Writes a run's folder from its first checkpoint on, so that a run that fails earlier leaves nothing.
+
+    At the first :meth:`save` a fresh run (``fresh=True``, i.e. not resumed) first removes an earlier run's
+    outputs (only possible with ``force``, see :func:`~tfstem.train.run_folder.prepare_run_folder`); then
+    checkpoint, ``config.json`` (the record), TensorBoard scalars of the iterations since the last save and
+    ``history.json`` (written aside and renamed into place).
+    """
+
+    def __init__(self, directory, record: dict, *, fresh: bool, trainer):
+        self.directory, self.record, self.fresh, self.trainer = Path(directory), record, fresh, trainer
+        self.manager = self.writer = None
+        self.pending = []  # (iteration, losses) not yet in the TensorBoard log
+
+    def save(self, history: dict) -> None:
+        if self.manager is None:
+            if self.fresh:
+                clear_previous_run(self.directory, RUN_OUTPUTS)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.manager = tf.train.CheckpointManager(self.trainer.checkpoint(), str(self.directory / "checkpoints"),
+                                                      max_to_keep=3)
+            self.writer = tf.summary.create_file_writer(str(self.directory / "logs"))
+        self.manager.save(checkpoint_number=int(self.trainer.iteration.numpy()))
+        write_json(self.directory / "config.json", self.record, force=True)
+        for iteration, losses in self.pending:
+            with self.writer.as_default(step=iteration):
+                for k, v in losses.items():
+                    _summary_scalar(k, v)
+        self.writer.flush()
+        self.pending.clear()
+        write_json(self.directory / "history.json", history, force=True)
 
 
 def _summary_scalar(name, value):
@@ -479,7 +545,8 @@ class Noise2AtomTrainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self, frames, *, epochs: int | None = None, max_minutes: float | None = None,
-            output_dir: str | os.PathLike | None = None, resume: bool = True, verbose: bool = True) -> dict:
+            output_dir: str | os.PathLike | None = None, resume: bool = True, force: bool = False,
+            verbose: bool = True) -> dict:
         """Train on a noisy series.
 
         Parameters
@@ -492,7 +559,14 @@ class Noise2AtomTrainer:
             Wall-clock budget; training stops cleanly after the iteration that crosses it.
         output_dir : path-like, optional
             Checkpoints (``checkpoints/``, every epoch and at the end), TensorBoard logs (``logs/``),
-            ``history.json`` and ``config.json``. ``resume=True`` continues from the last checkpoint there.
+            ``history.json`` and ``config.json`` (the config plus a fingerprint of ``frames``), all written
+            from the end of the first epoch on (a run that fails earlier leaves nothing behind).
+        resume : bool
+            Continue the earlier run in ``output_dir`` if its ``config.json`` matches (same frames, seed and
+            options); a folder holding another run is refused (ValueError).
+        force : bool
+            Start afresh in an ``output_dir`` that holds an earlier run; its checkpoints are not resumed and
+            its outputs are removed when the new run saves its first checkpoint.
         verbose : bool
             tqdm bar per epoch with the three losses.
 
@@ -501,6 +575,14 @@ class Noise2AtomTrainer:
         dict
             ``history`` (per-iteration losses), ``epochs`` (mean losses per epoch), ``stopped``
             (``"epochs"``, ``"early_stop"`` or ``"max_minutes"``), ``minimum``, ``maximum``, ``seconds``.
+
+        Raises
+        ------
+        ValueError
+            Bad frames (see :func:`prepare_frames`), a bad option, or an ``output_dir`` holding a run with
+            other settings.
+        FileExistsError
+            ``output_dir`` holds an earlier run and neither ``resume`` nor ``force`` is set.
         """
         from tqdm.auto import tqdm
 
@@ -511,6 +593,12 @@ class Noise2AtomTrainer:
         if max_minutes is not None and not max_minutes > 0:
             raise ValueError(f"max_minutes must be positive or None; received max_minutes={max_minutes}.")
         scaled, self.minimum, self.maximum = prepare_frames(frames, training_frames=c.training_frames, seed=c.seed)
+        _check_crop_fits(scaled, c.crop_size)
+        resuming, record = False, None
+        if output_dir is not None:
+            output_dir, record = Path(output_dir), run_record(c, frames)
+            resuming = prepare_run_folder(output_dir, record, resume=resume, force=force, outputs=RUN_OUTPUTS,
+                                          record_file="config.json")
         steps = c.steps_per_epoch or math.ceil(
             scaled.shape[0] * math.ceil(scaled.shape[1] / c.crop_size) * math.ceil(scaled.shape[2] / c.crop_size)
             / c.batch_size)
@@ -518,19 +606,15 @@ class Noise2AtomTrainer:
                                            sampling=c.crop_sampling, seed=c.seed))
         clean_stream = iter(clean_domain_dataset(batch_size=c.batch_size, seed=c.seed, site_pitch=c.site_pitch,
                                                  integer_variance=c.integer_variance, crop_size=c.crop_size))
-        writer = manager = None
         start_epoch = 0
-        if output_dir is not None:
-            output_dir = Path(output_dir)
-            output_dir.mkdir(parents=True, exist_ok=True)
-            (output_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
-            manager = tf.train.CheckpointManager(self.checkpoint(), str(output_dir / "checkpoints"), max_to_keep=3)
-            if resume and manager.latest_checkpoint:
-                self.checkpoint().restore(manager.latest_checkpoint)
+        if resuming:
+            latest = tf.train.latest_checkpoint(str(output_dir / "checkpoints"))
+            if latest:
+                self.checkpoint().restore(latest)
                 start_epoch = int(self.iteration.numpy()) // steps
                 if verbose:
-                    print(f"resumed from {manager.latest_checkpoint} (iteration {int(self.iteration.numpy())})")
-            writer = tf.summary.create_file_writer(str(output_dir / "logs"))
+                    print(f"resumed from {latest} (iteration {int(self.iteration.numpy())})")
+        run = _RunWriter(output_dir, record, fresh=not resuming, trainer=self) if output_dir is not None else None
         # Skip the stream positions already consumed so that a resumed run sees the same batches.
         for _ in range(int(self.iteration.numpy())):
             next(noisy_stream), next(clean_stream)
@@ -547,11 +631,9 @@ class Noise2AtomTrainer:
                     sums[k] += v
                     self.history[k].append(v)
                 self.history["seconds"].append(time.monotonic() - t0)
+                if run is not None:
+                    run.pending.append((int(self.iteration.numpy()), losses))
                 bar.set_postfix(gan=f"{losses['gan']:.3f}", cycle=f"{losses['cycle']:.3f}", lfc=f"{losses['lfc']:.3f}")
-                if writer is not None:
-                    with writer.as_default(step=int(self.iteration.numpy())):
-                        for k, v in losses.items():
-                            _summary_scalar(k, v)
                 if max_minutes is not None and time.monotonic() - t0 > 60.0 * max_minutes:
                     stopped = "max_minutes"
                     break
@@ -561,9 +643,8 @@ class Noise2AtomTrainer:
             if verbose:
                 print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in means.items())
                       + f" ({time.monotonic() - t0:.0f} s)")
-            if manager is not None:
-                manager.save(checkpoint_number=int(self.iteration.numpy()))
-                (output_dir / "history.json").write_text(json.dumps({"iterations": self.history, "epochs": per_epoch}))
+            if run is not None:
+                run.save({"iterations": self.history, "epochs": per_epoch})
             if stopped == "max_minutes":
                 break
             if (c.early_stop_cycle is not None and c.early_stop_lfc is not None
@@ -637,7 +718,11 @@ def add_cli_arguments(parser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's, paper 100)")
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops cleanly")
     parser.add_argument("--seed", type=int, default=None, help="random seed")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if DIR has checkpoints")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in DIR (its config.json must match: same series, seed and options)")
+    parser.add_argument("--force", action="store_true", help="start afresh in a DIR that holds an earlier run")
+    # Deprecated: resuming was the default; now it takes --resume, so --no-resume is the default and a no-op.
+    parser.add_argument("--no-resume", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -660,17 +745,28 @@ def _read_series(path):
 
 
 def run_cli(args) -> int:
-    """Run ``tfstem train noise2atom``; writes ``DIR/noise2atom.keras``, ``config.json``, ``history.json``."""
+    """Run ``tfstem train noise2atom``; writes ``DIR/noise2atom.keras``, ``config.json``, ``history.json``.
+
+    A DIR that holds an earlier run is used only with ``--resume`` (same series, seed and options) or
+    ``--force`` (start afresh); every check runs before the networks are built.
+    """
+    output = Path(args.output)
+    check_directory_writable(output, what="-o/--output")
     overrides = {} if args.seed is None else {"seed": args.seed}
     config = load_config(args.preset, args.config, **overrides)
     frames = _read_series(args.series)
+    check_frames(frames, config)  # a bad series fails now, not after the networks are built
+    resume = prepare_run_folder(output, run_record(config, frames), resume=args.resume, force=args.force,
+                                outputs=RUN_OUTPUTS, record_file="config.json")
+    model_path = output / "noise2atom.keras"
     trainer = Noise2AtomTrainer(config)
-    result = trainer.fit(frames, epochs=args.epochs, max_minutes=args.max_minutes, output_dir=args.output,
-                         resume=not args.no_resume, verbose=not args.quiet)
+    result = trainer.fit(frames, epochs=args.epochs, max_minutes=args.max_minutes, output_dir=output,
+                         resume=resume, force=args.force, verbose=not args.quiet)
     model = trainer.denoiser()
-    out = Path(args.output) / "noise2atom.keras"
-    model.save(out)
+    output.mkdir(parents=True, exist_ok=True)
+    with atomic_file(model_path, force=True) as partial:  # the run's own model: replaced by its newer state
+        model.save(partial)
     corr = check_reverted_mapping(model, frames)
-    print(f"saved {out} ({result['stopped']}, {len(result['history']['gan'])} iterations, "
+    print(f"saved {model_path} ({result['stopped']}, {len(result['history']['gan'])} iterations, "
           f"{result['seconds']:.0f} s; input/output correlation {corr:.2f})")
     return 0
