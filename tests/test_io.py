@@ -45,11 +45,14 @@ def test_emd_through_rosettasciio(tmp_path):
 
 def test_existing_file_is_not_overwritten(tmp_path):
     path = io.write_image(tmp_path / "a.npy", np.zeros((4, 4)))
-    with pytest.raises(FileExistsError, match="overwrite"):
+    with pytest.raises(FileExistsError, match="force"):
         io.write_image(path, np.ones((4, 4)))
     np.testing.assert_array_equal(np.load(path), np.zeros((4, 4)))
-    io.write_image(path, np.ones((4, 4)), overwrite=True)
+    io.write_image(path, np.ones((4, 4)), overwrite=True)  # the former keyword still works
     np.testing.assert_array_equal(np.load(path), np.ones((4, 4)))
+    io.write_image(path, np.full((4, 4), 2.0), force=True)
+    np.testing.assert_array_equal(np.load(path), np.full((4, 4), 2.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]  # no temporary file left beside it
 
 
 @pytest.mark.parametrize(
