@@ -6,8 +6,12 @@ Sources, in the order names are looked up:
    (:mod:`tfstem.r_em`), for hrstem, lrstem, hrtem, lrtem, hrsem and lrsem;
 2. ``<name>``: a model shipped by this project under ``weights/<name>/<version>/`` (TF Serving layout,
    a ``<name>.keras`` file beside the SavedModel for Python users; the highest version wins);
-3. a path: a ``.keras`` file, or a SavedModel directory (loaded with ``tf.saved_model.load`` and called
-   through its ``serving_default`` signature).
+3. a path: a ``.keras`` file, a SavedModel directory (its ``.keras`` twin when it has one, else loaded
+   with ``tf.saved_model.load`` and called through its ``serving_default`` signature), or a directory
+   holding exactly one ``.keras`` file.
+
+A file that is not a valid ``.keras`` archive, an empty name and a directory that is none of these are
+each a one-line ``ValueError`` naming the path.
 """
 
 from __future__ import annotations
@@ -96,22 +100,74 @@ class SavedModelRunner:
         return outputs["denoised"] if "denoised" in outputs else next(iter(outputs.values()))
 
 
-def _load_path(path: Path):
+def _load_keras_file(path: Path):
+    """Load a ``.keras`` file, or say in one line that it is not one (Keras itself says "File not found")."""
+    import zipfile
+
     import keras
 
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            keras_files = sorted(path.glob("*.keras"))
-            if keras_files:
-                _import_all_nets()  # registers tfstem's custom layers before Keras deserialises them
-                return keras.saving.load_model(keras_files[0], compile=False)
-            return SavedModelRunner(path)
-        raise ValueError(f"{path} is a directory without saved_model.pb; pass a .keras file or a SavedModel.")
-    if path.suffix == ".keras":
-        if path.stat().st_size == 0:
-            raise ValueError(f"{path} is empty; it is not a Keras model file.")
-        _import_all_nets()
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); it is not a valid Keras model file.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is not a valid Keras model file: a .keras file is a zip archive and this one ({size} bytes) "
+            "is not (truncated or corrupt?); save it again with model.save(path)."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(f"{path} is not a valid Keras model file: {error}.") from None
+    if broken is not None or "config.json" not in names:
+        what = f"its member {broken} is corrupt" if broken is not None else "it has no config.json"
+        raise ValueError(f"{path} is not a valid Keras model file: {what}; save it again with model.save(path).")
+    _import_all_nets()  # registers tfstem's custom layers before Keras deserialises them
+    try:
         return keras.saving.load_model(path, compile=False)
+    except ImportError:
+        raise
+    except Exception as error:  # Keras raises many kinds; the user needs the file name and the reason
+        reason = " ".join(str(error).split())[:300]
+        raise ValueError(f"{path} could not be loaded as a Keras model file: {reason}") from error
+
+
+def _load_saved_model(path: Path):
+    try:
+        return SavedModelRunner(path)
+    except ValueError:
+        raise
+    except Exception as error:  # a corrupt saved_model.pb or variables/: TensorFlow's own errors
+        reason = " ".join(str(error).split())[:300]
+        raise ValueError(f"{path} is not a valid SavedModel: {reason}") from error
+
+
+def _load_directory(path: Path):
+    keras_files = sorted(path.glob("*.keras"))
+    if (path / "saved_model.pb").is_file():
+        return _load_keras_file(keras_files[0]) if keras_files else _load_saved_model(path)
+    if len(keras_files) == 1:
+        return _load_keras_file(keras_files[0])
+    if keras_files:
+        raise ValueError(
+            f"{path} holds {len(keras_files)} .keras files ({', '.join(p.name for p in keras_files[:5])}); "
+            "pass one of them."
+        )
+    versions = sorted((p.name for p in path.iterdir() if p.is_dir() and (p / "saved_model.pb").is_file()),
+                      key=lambda name: (not name.isdigit(), int(name) if name.isdigit() else 0, name))
+    hint = f"; its sub-directories {', '.join(versions)} are; pass one of them" if versions else ""
+    raise ValueError(
+        f"{path} is a directory that is neither a SavedModel (no saved_model.pb) nor holds a .keras file{hint}; "
+        "pass a .keras file or a SavedModel directory."
+    )
+
+
+def _load_path(path: Path):
+    if path.is_dir():
+        return _load_directory(path)
+    if path.suffix == ".keras":
+        return _load_keras_file(path)
     raise ValueError(f"{path}: unsupported model file; pass a .keras file or a SavedModel directory.")
 
 
@@ -132,8 +188,9 @@ def load_model(name_or_path=DEFAULT_MODEL):
     Parameters
     ----------
     name_or_path : str or Path
-        A name from :func:`list_models` (e.g. ``"r_em/hrstem"``), or a path to a ``.keras`` file or a
-        SavedModel directory.
+        A name from :func:`list_models` (e.g. ``"r_em/hrstem"``), or a path to a ``.keras`` file, a
+        SavedModel directory (its ``.keras`` twin is preferred when it holds one) or a directory
+        holding exactly one ``.keras`` file.
 
     Returns
     -------
@@ -143,7 +200,9 @@ def load_model(name_or_path=DEFAULT_MODEL):
     Raises
     ------
     ValueError
-        Unknown name or unusable file; the message lists the available names.
+        An empty name, an unknown name (the message lists the available ones), a file that is not a valid
+        ``.keras`` archive, a corrupt SavedModel, or a directory that is neither a SavedModel nor holds
+        exactly one ``.keras`` file.
     ImportError
         An ``r_em/`` model without tk-r-em installed (``pip install 'tfstem[r_em]'``).
     """
@@ -152,6 +211,11 @@ def load_model(name_or_path=DEFAULT_MODEL):
     if not isinstance(name_or_path, (str, Path)):
         raise ValueError(f"model must be a name, a path or a keras.Model; received {type(name_or_path).__name__}.")
     text = str(name_or_path)
+    if not text.strip():
+        raise ValueError(
+            f"model must name a model or a path; received {text!r}, which is empty. Available: "
+            f"{', '.join(list_models())}; or pass a path to a .keras file or SavedModel directory."
+        )
     if text.startswith("r_em/"):
         from tfstem.r_em import load_r_em_model
 

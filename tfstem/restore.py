@@ -1,19 +1,34 @@
-"""``tfstem.restore``: run a restoration model on images of any size, shape and dtype.
+"""``tfstem.restore``: run a restoration model on images of any size, shape, dtype and intensity scale.
 
 Frames small enough are restored whole and batched; larger ones are cut into overlapping tiles that
 are batched through the network and blended back with a smooth separable Butterworth window (the
 r_em authors' ``predict_patch_based`` window: cutoff 0.33 of the tile, order 4), so that a
 4096 x 4096 frame needs only a few GB and no seam is visible.
+
+Intensity scale
+---------------
+The network computes in float32, whose squares overflow above ~1.8e19 and whose absolute std floor
+(0.1 for the r_em CGRDN) silently changes the result of images whose values are small. So, for a model
+that standardises each image itself (:func:`standardisation_layer`: CGRDN, the N2V deployable model),
+each frame and channel is first mapped, in float64 on the caller's values, to mean 0 and std 1
+(``x' = (x - mean) / std``), restored, and mapped back (``y = mean + std * y'``). Because such a model is
+exactly equivariant to that affine map wherever its floor does not bite, the result is the model's own
+wherever the floor does not bite, any finite input is safe, and ``restore(a * x + b) == a * restore(x) + b``
+for every ``a > 0``. Other models (Noise2Atom's fixed training min/max, a bare SavedModel, a callable)
+receive the intensities unchanged, as float32.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import threading
 import weakref
 
 import numpy as np
 
-__all__ = ["restore", "tile_starts", "blending_window", "AUTO_WHOLE_FRAME_PIXELS", "AUTO_TILE_SIZE"]
+__all__ = ["restore", "tile_starts", "tile_count", "blending_window", "standardisation_layer",
+           "AUTO_WHOLE_FRAME_PIXELS", "AUTO_TILE_SIZE", "MIN_TILE_SIZE", "PROGRESS_PIXELS"]
 
 #: Frames with at most this many pixels are restored whole when ``tile_size`` is None.
 AUTO_WHOLE_FRAME_PIXELS = 1024 * 1024
@@ -21,8 +36,62 @@ AUTO_WHOLE_FRAME_PIXELS = 1024 * 1024
 AUTO_TILE_SIZE = 512
 #: Smallest tile accepted (the r_em authors' minimum patch).
 MIN_TILE_SIZE = 32
+#: With ``progress=None``, a single frame or tile of at least this many pixels shows a progress bar
+#: (about 5 s for the r_em CGRDN on two CPU cores).
+PROGRESS_PIXELS = 512 * 512
+#: The largest finite float32: the restored image is float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _COMPILED = weakref.WeakKeyDictionary()
+
+
+# ---------------------------------------------------------------------------------------------------
+# options
+
+
+def _integer_option(name: str, value, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; a ``ValueError`` naming the option otherwise (bool, NaN, inf, text)."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or int(value) != value or value < minimum):
+        raise ValueError(f"{name} must be an integer >= {minimum}; received {name}={value!r}.")
+    return int(value)
+
+
+def _optional_bool(name: str, value, allow_none: bool = False):
+    if (value is None and allow_none) or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    accepted = "True, False or None" if allow_none else "True or False"
+    raise ValueError(f"{name} must be {accepted}; received {name}={value!r}.")
+
+
+def _tiles_along(length: int, tile: int, overlap: int) -> int:
+    return 1 if tile >= length else math.ceil((length - tile) / (tile - overlap)) + 1
+
+
+def tile_count(height: int, width: int, tile_size: int, tile_overlap: int) -> int:
+    """Number of tiles :func:`restore` cuts one ``height x width`` frame into (1: the frame is restored whole)."""
+    return (_tiles_along(height, min(tile_size, height), tile_overlap)
+            * _tiles_along(width, min(tile_size, width), tile_overlap))
+
+
+def _check_overlap(tile_overlap, tile_size: int, height: int, width: int) -> int:
+    """At most half a tile: beyond it every pixel is in more than 4 tiles and the cost grows without bound
+    (overlap ``tile_size - 1`` means one tile per pixel) while the blending window, flat over the central
+    third of a tile, hides the seams from an overlap of about a quarter."""
+    overlap = _integer_option("tile_overlap", tile_overlap, 0)
+    if overlap > tile_size // 2:
+        tiles = tile_count(height, width, tile_size, overlap) if overlap < tile_size else "unboundedly many"
+        usual = tile_count(height, width, tile_size, tile_size // 4)
+        raise ValueError(
+            f"tile_overlap must be an integer from 0 to tile_size // 2 = {tile_size // 2}; received "
+            f"tile_overlap={overlap}, which would cut each {height} x {width} frame into {tiles} tiles of "
+            f"{tile_size} (the default overlap {tile_size // 4} makes {usual})."
+        )
+    return overlap
+
+
+# ---------------------------------------------------------------------------------------------------
+# the image
 
 
 def _model_channels(model) -> int | None:
@@ -44,8 +113,8 @@ def _resolve_model(model):
     )
 
 
-def _as_frames(image, channels):
-    """Validate ``image`` and view it as ``[N, H, W, C]`` float32; return it and a function undoing the view."""
+def _checked_array(image) -> np.ndarray:
+    """``image`` as a real, finite, float32-representable array of 2 to 4 dimensions, never copied or cast."""
     array = np.asarray(image)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise ValueError(f"image must hold real numbers; received dtype {array.dtype}.")
@@ -57,24 +126,183 @@ def _as_frames(image, channels):
         raise ValueError(
             f"image must be [H, W], [H, W, C], [N, H, W] or [N, H, W, C]; received {array.ndim}-D shape {array.shape}."
         )
-    frames = array.astype(np.float32)  # always a copy: the caller's array is never modified
-    if not np.all(np.isfinite(frames)):
-        bad = int(np.size(frames) - np.count_nonzero(np.isfinite(frames)))
-        raise ValueError(f"image contains {bad} NaN or inf values; replace them (e.g. np.nan_to_num) first.")
+    if array.dtype == bool:
+        return array
+    if np.issubdtype(array.dtype, np.floating):
+        finite = np.isfinite(array)  # in the caller's dtype: a finite float64 1e300 is not "inf"
+        if not finite.all():
+            bad = int(array.size - np.count_nonzero(finite))
+            raise ValueError(f"image contains {bad} NaN or inf values; replace them (e.g. np.nan_to_num) first.")
+    peak = max(abs(float(array.max())), abs(float(array.min())))
+    if peak > FLOAT32_MAX:
+        raise ValueError(
+            f"image has values up to {peak:.3g} (dtype {array.dtype}), beyond float32's range "
+            f"(+-{FLOAT32_MAX:.3g}) that the restored image is returned in; divide it by a constant first "
+            f"(e.g. image / {10.0 ** math.ceil(math.log10(peak) - 30):.0e})."
+        )
+    return array
+
+
+def _frames_view(array: np.ndarray, channels: int | None) -> np.ndarray:
+    """``array`` viewed (not copied) as ``[N, H, W, C]``; the ``[H, W, C]`` vs ``[N, H, W]`` rule is ``C <= 4``."""
     shape = array.shape
     if array.ndim == 2:
-        frames = frames[None, ..., None]
+        frames = array[None, ..., None]
     elif array.ndim == 3:
-        if shape[-1] <= 4:  # [H, W, C]: a real frame is never only 1-4 pixels wide
-            frames = frames[None]
-        else:  # [N, H, W]
-            frames = frames[..., None]
+        frames = array[None] if shape[-1] <= 4 else array[..., None]  # a real frame is never 1-4 pixels wide
+    else:
+        frames = array
     if channels is not None and frames.shape[-1] != channels:
+        accepted = ("[H, W], [N, H, W] (N > 4 or W > 4), [H, W, 1] or [N, H, W, 1]" if channels == 1
+                    else f"[H, W, {channels}] or [N, H, W, {channels}]")
         raise ValueError(
-            f"the model takes {channels} channel(s) but the image has {frames.shape[-1]} (shape {shape}, read as "
-            f"[N, H, W, C] = {list(frames.shape)}); pass [H, W], [N, H, W] for one channel or [..., {channels}]."
+            f"the model takes {channels} channel(s) but the image has {frames.shape[-1]}: received shape {shape}, "
+            f"read as [N, H, W, C] = {list(frames.shape)} (a 3-D image is [H, W, C] when its last axis is <= 4, "
+            f"else [N, H, W]); pass {accepted}."
         )
-    return frames, lambda out: out.reshape(shape)
+    return frames
+
+
+# ---------------------------------------------------------------------------------------------------
+# the intensity scale
+
+
+def _graph_nodes(model):
+    """``{id(node): (operation, node)}`` of a functional model, walking back from its outputs."""
+    nodes, stack = {}, list(model.outputs)
+    while stack:
+        operation, node_index, _ = stack.pop()._keras_history
+        node = operation._inbound_nodes[node_index]
+        if id(node) not in nodes:
+            nodes[id(node)] = (operation, node)
+            stack.extend(node.input_tensors)
+    return nodes
+
+
+def _key(tensor):
+    operation, node_index, tensor_index = tensor._keras_history
+    return id(operation), node_index, tensor_index
+
+
+def standardisation_layer(model):
+    """The :class:`~tfstem.nets.layers.StandardizePerImage` layer that makes ``model`` affine-equivariant, or None.
+
+    A model qualifies when its graph is ``image -> PadToMultiple (mode mean, reflect or symmetric)* ->
+    StandardizePerImage -> ... -> Destandardize (with the same mean and scale) -> CropToReference*`` and
+    nothing else reads the raw image (a crop may use it as its size reference) or the statistics. Such a
+    model computes ``f(a x + b) = a f(x) + b`` for ``a > 0`` wherever ``std_multiplier * std >= std_floor``:
+    the CGRDN (r_em) and the N2V deployable model do; Noise2Atom (fixed training min/max) and a bare
+    SavedModel do not (None).
+    """
+    try:
+        import keras
+
+        if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.outputs) != 1:
+            return None
+        from tfstem.nets.layers import CropToReference, Destandardize, PadToMultiple, StandardizePerImage
+
+        nodes = _graph_nodes(model)
+        by_output = {_key(t): (op, node) for op, node in nodes.values() for t in node.output_tensors}
+        consumers = {}
+        for op, node in nodes.values():
+            for position, tensor in enumerate(node.input_tensors):
+                consumers.setdefault(_key(tensor), []).append((op, position))
+        standardise = [(op, node) for op, node in nodes.values() if isinstance(op, StandardizePerImage)]
+        destandardise = [(op, node) for op, node in nodes.values() if isinstance(op, Destandardize)]
+        if len(standardise) != 1 or len(destandardise) != 1:
+            return None
+        (layer, s_node), (d_layer, d_node) = standardise[0], destandardise[0]
+        # the output is the de-standardised result, possibly cropped
+        op, node = by_output[_key(model.outputs[0])]
+        while isinstance(op, CropToReference):
+            op, node = by_output[_key(node.input_tensors[0])]
+        if node is not d_node:
+            return None
+        # the mean and scale go only to that Destandardize
+        statistics = [_key(t) for t in s_node.output_tensors[1:]]
+        if [_key(t) for t in d_node.input_tensors[1:]] != statistics:
+            return None
+        if any(reader is not d_layer for key in statistics for reader, _ in consumers.get(key, [])):
+            return None
+        # before the standardisation: only padding that commutes with an affine map, and no other reader
+        tensor, chain_next = s_node.input_tensors[0], layer
+        while True:
+            readers = consumers.get(_key(tensor), [])
+            if any(op is not chain_next and not (isinstance(op, CropToReference) and position == 1)
+                   for op, position in readers):
+                return None
+            op, node = by_output[_key(tensor)]
+            if isinstance(op, keras.layers.InputLayer):
+                return layer if _key(tensor) == _key(model.inputs[0]) else None
+            if not isinstance(op, PadToMultiple) or op.mode == "zero":
+                return None
+            tensor, chain_next = node.input_tensors[0], op
+    except (AttributeError, IndexError, KeyError, TypeError):  # not a functional graph we can read
+        return None
+
+
+def _standardise(frames: np.ndarray, target_std: float):
+    """Map each frame and channel to mean 0 and std ``target_std``, in float64 on the caller's values.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray ``[N, H, W, C]``, any real dtype, finite, |values| <= float32's maximum.
+    target_std : float
+
+    Returns
+    -------
+    standardised : numpy.ndarray float32 ``[N, H, W, C]``; 0 for constant frames.
+    mean, scale : numpy.ndarray float64 ``[N, 1, 1, C]``, in the input's units; ``scale = std / target_std``
+        (0 for a constant frame and channel, so that its restored value is its constant).
+    """
+    n, _, _, c = frames.shape
+    standardised = np.empty(frames.shape, dtype=np.float32)
+    mean = np.empty((n, 1, 1, c), dtype=np.float64)
+    scale = np.empty((n, 1, 1, c), dtype=np.float64)
+    for i, frame in enumerate(frames):  # one frame at a time: a float64 copy of a whole stack may not fit
+        x = frame.astype(np.float64)
+        constant = x.max(axis=(0, 1), keepdims=True) == x.min(axis=(0, 1), keepdims=True)
+        m = np.where(constant, x[:1, :1], x.mean(axis=(0, 1), keepdims=True))
+        d = x - m
+        # the std through max |d|: no overflow of d**2 near 1e300, no underflow to 0 near 1e-200
+        peak = np.abs(d).max(axis=(0, 1), keepdims=True)
+        unit = d / np.where(peak > 0, peak, 1.0)
+        rms = np.sqrt(np.mean(unit * unit, axis=(0, 1), keepdims=True))
+        rms = np.where(constant, 0.0, rms)
+        standardised[i] = unit * (target_std / np.where(rms > 0, rms, 1.0))
+        mean[i], scale[i] = m[0], (rms * peak / target_std)[0]
+    return standardised, mean, scale
+
+
+def _destandardise_into(out: np.ndarray, restored: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:
+    """``out[i] = mean[i] + scale[i] * restored[i]`` computed in float64, stored float32, checked to fit."""
+    for i in range(restored.shape[0]):
+        values = restored[i].astype(np.float64) * scale[i] + mean[i]
+        _check_restored(values, i, standardised=True)
+        out[i] = values
+
+
+def _check_restored(values: np.ndarray, frame: int, *, standardised: bool) -> None:
+    """A ``ValueError`` if frame ``frame`` of the result holds NaN/inf or values beyond float32's range."""
+    finite = np.isfinite(values)
+    if not finite.all():
+        why = ("although its input was standardised to mean 0 and std 1" if standardised else
+               "whose input is finite: the model overflows at this intensity scale (it does not standardise its "
+               "input, so restore passes intensities unchanged); scale the image to the range the model was "
+               "trained on")
+        raise ValueError(
+            f"the model returned {values.size - np.count_nonzero(finite)} NaN or inf values for frame {frame}, {why}."
+        )
+    peak = float(np.abs(values).max())
+    if peak > FLOAT32_MAX:
+        raise ValueError(
+            f"the restored frame {frame} reaches {peak:.3g}, beyond float32's range (+-{FLOAT32_MAX:.3g}) that "
+            "restore returns; divide the image by a constant first."
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# tiles, the network and the progress bar
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -127,8 +355,34 @@ def _predictor(model, jit_compile):
     return run
 
 
+class _ElapsedTicker:
+    """Refresh a tqdm bar every ``interval`` seconds from a daemon thread, so that its elapsed time moves
+    while one long network call runs (tqdm redraws only on ``update``)."""
+
+    def __init__(self, bar, interval: float = 0.5):
+        self.bar, self.interval = bar, interval
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _tick(self):
+        while not self._stop.wait(self.interval):
+            self.bar.refresh()
+
+    def __enter__(self):
+        if not self.bar.disable:
+            self._thread = threading.Thread(target=self._tick, name="tfstem-progress", daemon=True)
+            self._thread.start()
+        return self.bar
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return False
+
+
 def _restore_whole(frames, run, batch_size, progress):
-    out = np.empty_like(frames)
+    out = np.empty(frames.shape, dtype=np.float32)
     for start in range(0, frames.shape[0], batch_size):
         out[start : start + batch_size] = run(frames[start : start + batch_size])
         progress.update(min(batch_size, frames.shape[0] - start))
@@ -136,7 +390,7 @@ def _restore_whole(frames, run, batch_size, progress):
 
 
 def _restore_tiled(frame, run, tile_size, tile_overlap, batch_size, progress):
-    """Restore one ``[H, W, C]`` frame tile by tile; returns ``[H, W, C]`` float32."""
+    """Restore one ``[H, W, C]`` float32 frame tile by tile; returns ``[H, W, C]`` float32."""
     height, width, _ = frame.shape
     tile_h, tile_w = min(tile_size, height), min(tile_size, width)
     window = blending_window(tile_h, tile_w)[..., None]
@@ -155,39 +409,71 @@ def _restore_tiled(frame, run, tile_size, tile_overlap, batch_size, progress):
 
 
 def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=None, verbose=True,
-            jit_compile=False):
+            jit_compile=False, progress=None):
     """Restore (denoise) an electron-microscopy image, a multichannel image or a stack of them.
 
     Parameters
     ----------
     image : array_like
-        ``[H, W]``, ``[H, W, C]`` (C <= 4), ``[N, H, W]`` or ``[N, H, W, C]``; any real dtype, any H and
-        W (odd sizes included); raw intensities in any units. Never modified.
+        ``[H, W]``, ``[H, W, C]`` (C <= 4), ``[N, H, W]`` or ``[N, H, W, C]``; any real dtype (bool,
+        integers up to 64 bits, float16 to float64), any H and W (odd sizes included); raw intensities in
+        any units and at any scale, finite and within float32's range (+-3.4e38, the output's dtype).
+        Never modified.
     model : str, path, keras.Model or callable, optional
         A registry name (default ``"r_em/hrstem"``, see :func:`tfstem.list_models`), a path to a
         ``.keras`` file or SavedModel, or a loaded model taking ``float32 [N, H, W, C]``.
     tile_size : int, optional
-        Side of the square tiles in pixels. None: frames of up to 1024 x 1024 pixels are restored whole,
-        larger ones in tiles of 512. A tile larger than the frame means "whole frame".
+        Side of the square tiles in pixels, >= 32. None: frames of up to 1024 x 1024 pixels are restored
+        whole, larger ones in tiles of 512. A tile larger than the frame means "whole frame".
     tile_overlap : int, optional
-        Overlap of neighbouring tiles in pixels (default ``tile_size // 4``); must be < ``tile_size``.
+        Overlap of neighbouring tiles in pixels, from 0 to ``tile_size // 2`` (default ``tile_size // 4``);
+        more would multiply the tiles without bound for no visible gain.
     batch_size : int, optional
-        Frames or tiles per network call (default 8 for tiles of 256 or less, else 4; 4 whole frames).
+        Frames or tiles per network call, >= 1 (default 8 for tiles of 256 or less, else 4; 4 whole frames).
     verbose : bool
-        Show a tqdm progress bar for stacks and tiled frames.
+        False: print nothing. True: a tqdm progress bar on stderr as ``progress`` says.
     jit_compile : bool
         Compile the network with XLA (faster on some GPUs; measured in ``benchmarks/restore_speed.py``).
+    progress : bool, optional
+        With ``verbose``: None (default) shows a bar when there are several frames or tiles, or when one
+        frame or tile has at least :data:`PROGRESS_PIXELS` (512 x 512) pixels; True always (the command
+        line); False never. The bar's elapsed time keeps moving during a single long network call.
 
     Returns
     -------
     numpy.ndarray
-        float32, the shape of ``image``, in the model's output units (the input's for CGRDN).
+        float32, the shape of ``image``, in the model's output units (the input's for CGRDN and N2V).
 
     Raises
     ------
     ValueError
-        Empty, 1-D, more than 4-D, complex, non-numeric, NaN/inf input, a channel count the model does
-        not take, a bad tile size or an unknown model name; the message says what is accepted.
+        Empty, 1-D, more than 4-D, complex, non-numeric, NaN/inf input or values beyond float32's range; a
+        channel count the model does not take; a bad ``tile_size``, ``tile_overlap`` or ``batch_size``
+        (NaN, inf, bool, text, negative, too small; an overlap above half a tile); an unknown model name; a
+        model that returns NaN/inf for finite input. The message says what was received and what is accepted.
+
+    Notes
+    -----
+    **Intensity scale.** For a model that standardises each image itself (:func:`standardisation_layer`:
+    CGRDN, the N2V deployable model), every frame and channel is mapped to mean 0 and std 1 with its own
+    statistics, computed in float64 on the caller's values, then restored and mapped back in float64:
+
+    * any finite input is safe (float32 up to 3e38, uint64 near 2**64, int64 extremes, float64 at 1e-200);
+    * ``restore(a * x + b) == a * restore(x) + b`` for every ``a > 0`` (up to float32 rounding);
+    * where the frame's std is at least the model's floor (CGRDN: 0.1 in the input's units, the authors'
+      ``lay_r_em_pp``), the result is the model's own call on the raw frame up to float32 rounding. Below
+      it (a frame whose values are small, e.g. scaled to [0, 1e-3]) the floor no longer bites: the frame is
+      restored as if its values were large, rather than as a near-copy of the input;
+    * a constant frame (std 0) comes back as that constant.
+
+    With **tiles**, the mapping still uses the whole frame's statistics, applied before the frame is cut;
+    each tile is then standardised by the network with the tile's own statistics, so the floor applies
+    relative to the frame: a tile flatter than 0.1 times the frame's std is floored (the model's call on the
+    raw tile would floor it at 0.1 in absolute units). The result stays exactly scale-equivariant.
+
+    Other models (Noise2Atom's fixed training min/max, a SavedModel without its ``.keras``, a callable)
+    receive the intensities unchanged as float32, since rescaling would change their answer; a NaN or
+    inf in their output is an error, never returned.
 
     Examples
     --------
@@ -199,37 +485,46 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
     """
     from tqdm.auto import tqdm
 
-    network = _resolve_model(model)
-    frames, to_input_shape = _as_frames(image, _model_channels(network))
-    n, height, width, _ = frames.shape
+    verbose = _optional_bool("verbose", verbose)
+    progress = _optional_bool("progress", progress, allow_none=True)
     if tile_size is not None:
-        if int(tile_size) != tile_size or tile_size < MIN_TILE_SIZE:
-            raise ValueError(f"tile_size must be an integer >= {MIN_TILE_SIZE}; received tile_size={tile_size}.")
-        tile_size = int(tile_size)
+        tile_size = _integer_option("tile_size", tile_size, MIN_TILE_SIZE)
+    if batch_size is not None:
+        batch_size = _integer_option("batch_size", batch_size, 1)
+    array = _checked_array(image)
+    _, height, width, _ = _frames_view(array, None).shape
     whole = (tile_size is None and height * width <= AUTO_WHOLE_FRAME_PIXELS) or (
         tile_size is not None and tile_size >= height and tile_size >= width
     )
     tile_size = tile_size or AUTO_TILE_SIZE
-    if tile_overlap is None:
-        tile_overlap = tile_size // 4
-    if int(tile_overlap) != tile_overlap or not 0 <= tile_overlap < tile_size:
-        raise ValueError(f"tile_overlap must be an integer in [0, tile_size); received tile_overlap={tile_overlap}.")
+    tile_overlap = _check_overlap(tile_size // 4 if tile_overlap is None else tile_overlap, tile_size, height, width)
     if batch_size is None:
         batch_size = 4 if whole or tile_size > 256 else 8
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; received batch_size={batch_size}.")
-    batch_size = int(batch_size)
+
+    network = _resolve_model(model)
+    frames = _frames_view(array, _model_channels(network))
+    layer = standardisation_layer(network)
+    if layer is not None:
+        # std 1 keeps even a padded or flat-ish image far above the floor (multiplier * std >= floor)
+        target_std = max(1.0, 10.0 * layer.std_floor / layer.std_multiplier)
+        inputs, mean, scale = _standardise(frames, target_std)
+    else:
+        inputs = frames.astype(np.float32)  # within float32's range: checked above
     run = _predictor(network, jit_compile)
 
-    if whole:
-        total, unit = n, "frame"
-    else:
-        per_frame = len(tile_starts(height, min(tile_size, height), tile_overlap)) * len(
-            tile_starts(width, min(tile_size, width), tile_overlap))
-        total, unit = n * per_frame, "tile"
-    with tqdm(total=total, unit=unit, desc="restore", disable=not verbose or total <= 1, leave=False) as progress:
+    n = frames.shape[0]
+    total = n if whole else n * tile_count(height, width, tile_size, tile_overlap)
+    step_pixels = height * width if whole else min(tile_size, height) * min(tile_size, width)
+    show = verbose and (progress if progress is not None else total > 1 or step_pixels >= PROGRESS_PIXELS)
+    bar = tqdm(total=total, unit="frame" if whole else "tile", desc="restore", disable=not show, leave=False)
+    with bar, _ElapsedTicker(bar):
         if whole:
-            out = _restore_whole(frames, run, batch_size, progress)
+            restored = _restore_whole(inputs, run, batch_size, bar)
         else:
-            out = np.stack([_restore_tiled(f, run, tile_size, int(tile_overlap), batch_size, progress) for f in frames])
-    return to_input_shape(out)
+            restored = np.stack([_restore_tiled(f, run, tile_size, tile_overlap, batch_size, bar) for f in inputs])
+    if layer is not None:
+        _destandardise_into(restored, restored, mean, scale)
+    else:
+        for i in range(n):
+            _check_restored(restored[i], i, standardised=False)
+    return restored.reshape(array.shape)
