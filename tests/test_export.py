@@ -1,6 +1,7 @@
 """TF Serving export: layout, serving contract, and reload in a process where tfstem cannot be imported."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -54,6 +55,10 @@ def test_export_layout_and_contract_with_odd_sizes(tmp_path):
     assert version_dir == tmp_path / "serving" / "tiny" / "2"
     assert (version_dir / "saved_model.pb").is_file() and (version_dir / "variables").is_dir()
     assert (version_dir / "tiny.keras").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    # the mode of a plain mkdir, not the staging folder's private 0o700: TF Serving may run as another user
+    assert version_dir.stat().st_mode & 0o777 == 0o777 & ~umask
     _assert_same_output(model, version_dir, tmp_path, (2, 37, 29, 1))
 
 

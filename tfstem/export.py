@@ -113,6 +113,17 @@ def _write_saved_model(network, path: Path) -> None:
     tf.saved_model.save(root, str(path), signatures={SERVING_SIGNATURE: concrete})
 
 
+def _give_umask_mode(folder: Path) -> None:
+    """Give ``folder`` the mode a plain ``mkdir`` would (the staging folder is made private, 0o700).
+
+    A version folder that only its owner can read would be refused by a TF Serving that runs as
+    another user.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+
+
 def _missing_folders(folder: Path) -> list[Path]:
     """The folders from ``folder`` upwards that do not exist yet, deepest first."""
     missing = []
@@ -186,6 +197,7 @@ def export_model(model, directory, *, name=None, version: int = 1, overwrite: bo
         with atomic_directory(target, force=overwrite) as staging:
             _write_saved_model(network, staging)
             network.save(staging / f"{served_name}.keras")
+            _give_umask_mode(staging)
     except BaseException:
         _remove_if_empty(created)  # a first export that failed leaves no empty model folder
         raise
