@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfstem.train.n2v import N2VConfig, train
+from tfstem.train.n2v import N2VConfig, check_frames, train
 
 __all__ = ["N2VConfig", "fit"]
 
 
 def fit(frames, *, epochs=None, max_minutes=None, seed=0, verbose=True, model=None, config=None, output_dir=None,
-        return_info=False, **overrides):
+        force=False, return_info=False, **overrides):
     """Train Noise2Void on a noisy video and return the deployable denoising model.
 
     Parameters
@@ -47,7 +47,10 @@ def fit(frames, *, epochs=None, max_minutes=None, seed=0, verbose=True, model=No
     config : N2VConfig, optional
         All hyperparameters; default the paper's (``models/n2v_stem.json``).
     output_dir : str or path, optional
-        Where to write checkpoints, TensorBoard logs, ``config.json``, ``history.json``, ``model.keras``.
+        Where to write checkpoints, TensorBoard logs, ``config.json``, ``history.json``, ``model.keras``
+        (from the first checkpoint on, each file written aside and renamed into place).
+    force : bool
+        Replace an earlier run in ``output_dir``; without it such a folder is refused before any work.
     return_info : bool
         Also return the training summary dict (steps, seconds, images/s, history).
     **overrides
@@ -64,7 +67,10 @@ def fit(frames, *, epochs=None, max_minutes=None, seed=0, verbose=True, model=No
     Raises
     ------
     ValueError
-        Bad shapes, NaN/inf, unknown config keys, channels that do not match ``model``.
+        Frames that are empty, not ``[N, H, W]`` / ``[N, H, W, C]``, complex, not numbers, hold NaN or inf,
+        or are smaller than ``patch_size``; unknown config keys; channels that do not match ``model``.
+    FileExistsError
+        ``output_dir`` holds an earlier run and ``force`` is False.
 
     References
     ----------
@@ -81,6 +87,7 @@ def fit(frames, *, epochs=None, max_minutes=None, seed=0, verbose=True, model=No
     except TypeError as error:
         valid = sorted(f.name for f in dataclasses.fields(N2VConfig))
         raise ValueError(f"unknown N2V setting in {sorted(changes)}; valid settings are {valid}.") from error
+    check_frames(frames, config)  # before a model is loaded or built
     trained, info = train(frames, config, model=model, max_minutes=max_minutes, output_dir=output_dir,
-                          verbose=verbose)
+                          force=force, verbose=verbose)
     return (trained, info) if return_info else trained

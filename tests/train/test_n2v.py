@@ -219,3 +219,64 @@ def test_cli_trains_from_a_npy_series(tmp_path):
         trainer.run_cli(args)
     with pytest.raises(FileNotFoundError):
         trainer.run_cli(parser.parse_args([str(tmp_path / "missing.npy"), "-o", str(tmp_path / "x")]))
+
+
+def _hashes(folder):
+    """{relative path: sha256} of every file under ``folder``."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("frames, message", [
+    (np.zeros((0, 40, 40), np.float32), "at least one frame"),  # was "high <= 0" from the patch sampler
+    (np.arange(40.0), r"\[N, H, W\] or \[N, H, W, C\]; received shape \(40,\)"),
+    (np.full((4, 40, 40), np.nan), "contain 6400 NaN or inf values"),
+    (np.ones((4, 40, 40)) * 1j, "complex"),
+    (np.full((4, 40, 40), "a"), "real numbers; received dtype <U1"),
+    (np.full((4, 40, 40), 1e300), "beyond float32"),
+    (np.random.default_rng(0).random((4, 24, 24)), "patch_size=32 is larger than the frames"),
+])
+def test_fit_refuses_bad_series_in_one_line_before_building(frames, message, monkeypatch, tmp_path):
+    import tfstem.n2v
+
+    def built(*args, **kwargs):
+        raise AssertionError("the U-Net was built before the series was checked")
+
+    monkeypatch.setattr(trainer, "build_n2v_unet_core", built)
+    with pytest.raises(ValueError, match=message) as error:
+        tfstem.n2v.fit(frames, verbose=False, output_dir=tmp_path / "run", **TINY)
+    assert "\n" not in str(error.value) and not (tmp_path / "run").exists()
+
+
+def test_cli_failed_run_leaves_no_record_and_force_replaces_a_finished_one(tmp_path, monkeypatch, capsys):
+    from tfstem.cli import main
+
+    series = tmp_path / "series.npy"
+    np.save(series, _video())
+    out = tmp_path / "run"
+    command = ["train", "n2v", str(series), "-o", str(out), "--epochs", "1", "--steps-per-epoch", "1", "--features",
+               "4", "--depth", "2", "--patch-size", "32", "--batch-size", "2", "--mask-spacing", "8",
+               "--replacement-radius", "2", "--quiet"]
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("simulated crash in the first epoch")
+
+    with monkeypatch.context() as patch:  # a crash before the first checkpoint: nothing to keep
+        patch.setattr(keras.Model, "fit", fail)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            main(command)
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+    assert main(command) == 0  # the retry needs no --force
+    before = _hashes(out)
+    assert {"config.json", "history.json", "model.keras", "checkpoints/last.keras"} <= set(before)
+    assert json.loads((out / "config.json").read_text())["_data"][0]["shape"] == [6, 40, 40, 2]
+    capsys.readouterr()
+    assert main(command + ["--seed", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "holds an earlier run (config.json, checkpoints, history.json, model.keras); pass --force" in err
+    assert err.count("\n") == 1 and _hashes(out) == before
+    assert main(command + ["--seed", "3", "--force"]) == 0
+    assert json.loads((out / "config.json").read_text())["seed"] == 3
+    assert not [p for p in out.rglob("*") if ".partial-" in p.name]

@@ -33,6 +33,8 @@ import tensorflow as tf
 
 from tfstem.losses.n2v import packed_masked_mse
 from tfstem.nets.n2v_unet import N2V_STD_FLOOR, N2V_STD_MULTIPLIER, build_n2v_unet, build_n2v_unet_core
+from tfstem.outputs import atomic_file, check_directory_writable, write_json
+from tfstem.train.run_folder import DATA_KEY, clear_previous_run, data_fingerprint, prepare_run_folder
 
 __all__ = [
     "N2VConfig",
@@ -43,6 +45,7 @@ __all__ = [
     "mask_batch",
     "normalise_frames",
     "as_frames",
+    "check_frames",
     "training_dataset",
     "validation_batch",
     "train",
@@ -364,11 +367,21 @@ def as_frames(frames, channels=None) -> np.ndarray:
             f"frames has {array.shape[-1]} channels on its last axis (shape {array.shape}); pass [N, H, W, C] "
             "with channels last (e.g. np.moveaxis(frames, 1, -1))."
         )
+    if array.size == 0:
+        raise ValueError(f"frames must hold at least one frame of at least 1x1 px; received shape {array.shape}.")
     if np.iscomplexobj(array):
         raise ValueError("frames are complex; pass real intensities (e.g. np.abs(frames)).")
-    array = array.astype(np.float32, copy=True)
-    if not np.all(np.isfinite(array)):
-        raise ValueError("frames contain NaN or inf; replace them before training.")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise ValueError(f"frames must be real numbers; received dtype {array.dtype}.")
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise ValueError(f"frames contain {int(array.size - finite.sum())} NaN or inf values; replace them before "
+                         "training.")
+    with np.errstate(over="ignore"):
+        array = array.astype(np.float32, copy=True)
+    if not np.isfinite(array).all():
+        raise ValueError(f"frames hold values beyond float32 (largest magnitude {np.abs(np.asarray(frames)).max():.3g}); "
+                         "rescale them before training.")
     if channels is not None and array.shape[-1] != channels:
         raise ValueError(f"the model expects {channels} channels; received frames with {array.shape[-1]}.")
     return array
@@ -388,6 +401,15 @@ def normalise_frames(frames, std_multiplier=N2V_STD_MULTIPLIER, std_floor=N2V_ST
         scale = np.maximum(std_multiplier * frame.std(axis=(0, 1)), std_floor)
         out[i] = ((frame - mean) / scale).astype(np.float32)
     return out
+
+
+def check_frames(frames, config: N2VConfig) -> None:
+    """Raise a one-line ValueError unless ``frames`` can train ``config``.
+
+    ``frames``: ``[N, H, W]`` or ``[N, H, W, C]`` (C <= 8, channels last), real numbers, finite, N >= 1,
+    H and W >= ``config.patch_size``.
+    """
+    _check_patch_fits(as_frames(frames), config.patch_size)
 
 
 def _check_patch_fits(frames, patch_size):
@@ -505,12 +527,12 @@ class _TimeBudget(keras.callbacks.Callback):
 
 
 class _BestWeights(keras.callbacks.Callback):
-    """Keep the weights of the lowest validation loss in memory; optionally save models to disk."""
+    """Keep the weights of the lowest validation loss in memory; with a :class:`_RunWriter`, save them."""
 
-    def __init__(self, wrap, directory=None):
+    def __init__(self, wrap, run=None):
         super().__init__()
         self.wrap = wrap
-        self.directory = None if directory is None else Path(directory)
+        self.run = run
         self.best = math.inf
         self.best_weights = None
         self.best_epoch = None
@@ -524,12 +546,49 @@ class _BestWeights(keras.callbacks.Callback):
         if improved:
             self.best, self.best_epoch = loss, epoch + 1
             self.best_weights = self.model.get_weights()
-        if self.directory is not None:
-            checkpoints = self.directory / "checkpoints"
-            checkpoints.mkdir(parents=True, exist_ok=True)
-            self.wrap().save(checkpoints / "last.keras")
+        if self.run is not None:
+            self.run.save_model(self.wrap(), "checkpoints/last.keras")
             if improved:
-                self.wrap().save(checkpoints / "best.keras")
+                self.run.save_model(self.wrap(), "checkpoints/best.keras")
+
+
+#: What a run writes in its folder; any of them marks an earlier run (``tensorboard/`` alone does not).
+RUN_OUTPUTS = ("config.json", "checkpoints", "history.json", "model.keras")
+
+
+class _RunWriter:
+    """Writes a run's folder only when there is something to keep, every file aside and renamed into place.
+
+    The first saved model (the first checkpoint) first removes an earlier run's :data:`RUN_OUTPUTS` (possible
+    only with ``force``) and writes ``config.json``; a run that fails before it leaves no record behind, so
+    its retry needs no ``--force``.
+    """
+
+    def __init__(self, directory, record: dict):
+        self.directory, self.record, self.started = Path(directory), record, False
+
+    def _start(self):
+        if not self.started:
+            clear_previous_run(self.directory, RUN_OUTPUTS)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_json(self.directory / "config.json", self.record, force=True)
+            self.started = True
+
+    def save_model(self, model, name: str) -> None:
+        self._start()
+        path = self.directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path, force=True) as partial:
+            model.save(partial)
+
+    def save_json(self, name: str, value) -> None:
+        self._start()
+        write_json(self.directory / name, value, force=True)
+
+
+def run_record(config: N2VConfig, frames) -> dict:
+    """The saved ``config.json`` of a run: the config plus the fingerprint of its frames (key ``_data``)."""
+    return {**config.to_dict(), DATA_KEY: data_fingerprint(np.asarray(frames))}
 
 
 class _Tqdm(keras.callbacks.Callback):
@@ -570,7 +629,7 @@ def _split(frames_n, frame_step):
 
 
 def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=None, output_dir=None,
-          verbose=True):
+          force=False, verbose=True):
     """Train (or transfer-train) a Noise2Void U-Net on a video and return the deployable model.
 
     Parameters
@@ -587,8 +646,12 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
         Wall-clock budget; training stops at the end of the step that exceeds it, runs validation
         and returns the best model so far.
     output_dir : str or path, optional
-        Writes ``checkpoints/best.keras``, ``checkpoints/last.keras``, ``tensorboard/``,
-        ``config.json`` and ``history.json``.
+        Writes ``checkpoints/best.keras``, ``checkpoints/last.keras`` (every epoch), ``config.json`` (the
+        config and a fingerprint of ``frames``, with the first checkpoint), ``tensorboard/``, and at the end
+        ``history.json`` and ``model.keras``; each file is written aside and renamed into place.
+    force : bool
+        Replace the earlier run in ``output_dir`` (removed when the first checkpoint is saved); without it
+        a folder holding one is refused before any work. N2V runs cannot be resumed.
     verbose : bool
         tqdm progress bar.
 
@@ -600,10 +663,26 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
     info : dict
         ``steps``, ``seconds``, ``best_epoch``, ``best_val_loss``, ``history``, ``stopped_by_budget``,
         ``images_per_second``.
+
+    Raises
+    ------
+    ValueError
+        Frames that are empty, not 3-D or 4-D, complex, not numbers, hold NaN or inf, or are smaller than
+        ``patch_size``; channels that do not match ``model``.
+    FileExistsError
+        ``output_dir`` holds an earlier run and ``force`` is False.
     """
     config = config or N2VConfig()
     if max_minutes is not None and not float(max_minutes) > 0:
         raise ValueError(f"max_minutes must be > 0 or None; received max_minutes={max_minutes}.")
+    run = None
+    if output_dir is not None:  # before the model is loaded or built
+        check_directory_writable(output_dir, what="output_dir")
+        check_frames(frames, config)
+        record = run_record(config, frames)
+        prepare_run_folder(output_dir, record, resume=False, force=force, outputs=RUN_OUTPUTS,
+                           record_file="config.json", what="output_dir", resumable=False)
+        run = _RunWriter(output_dir, record)
     if model is not None:
         if isinstance(model, (str, os.PathLike)):
             import tfstem.nets.n2v_unet  # noqa: F401  (registers the custom layers)
@@ -613,10 +692,13 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
         channels = int(core.input_shape[-1])
         depth = sum(1 for layer in core.layers if isinstance(layer, keras.layers.AveragePooling2D))
         config = dataclasses.replace(config, depth=depth)
+        if run is not None:  # record the depth actually trained
+            run.record = {**run.record, **config.to_dict()}
     else:
         core = None
         channels = None
     frames = as_frames(frames, channels)
+    _check_patch_fits(frames, config.patch_size)
     channels = frames.shape[-1]
     if core is None:
         core = build_n2v_unet_core(
@@ -634,12 +716,10 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
 
     core.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss=packed_masked_mse)
     budget = _TimeBudget(max_minutes)
-    best = _BestWeights(wrap, output_dir)
+    best = _BestWeights(wrap, run)
     callbacks = [budget, best, _Tqdm(steps * config.epochs, verbose)]
     if output_dir is not None:
         output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         if importlib.util.find_spec("tensorboard") is not None:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "tensorboard"), update_freq="epoch"))
         elif verbose:
@@ -671,9 +751,9 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
         "keras_history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
     }
     deployable = wrap()
-    if output_dir is not None:
-        (output_dir / "history.json").write_text(json.dumps({k: v for k, v in info.items()}, indent=2, default=str))
-        deployable.save(output_dir / "model.keras")
+    if run is not None:
+        run.save_json("history.json", info)
+        run.save_model(deployable, "model.keras")
     return deployable, info
 
 
@@ -701,7 +781,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                             help=f"default {getattr(defaults, name)}")
     parser.add_argument("--replacement", choices=REPLACEMENTS, default=None, help="default local_mean (N2V2)")
-    parser.add_argument("--force", action="store_true", help="write into an existing non-empty output directory")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier run in the output directory (N2V runs cannot be resumed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -733,10 +814,13 @@ def _read_series(path, channels_axis=None) -> np.ndarray:
 
 
 def run_cli(args) -> int:
-    """Run ``tfstem train n2v``; returns the exit status (0)."""
+    """Run ``tfstem train n2v``; returns the exit status (0).
+
+    An output directory holding an earlier run is refused unless ``--force``; the directory, the series
+    and the options are all checked before the model is built.
+    """
     output = Path(args.output)
-    if output.exists() and any(output.iterdir()) and not args.force:
-        raise FileExistsError(f"{output} is not empty; pass --force or choose another --output.")
+    check_directory_writable(output, what="-o/--output")
     frames = _read_series(args.series, args.channels_axis)
     config = N2VConfig.from_json(args.config) if args.config else N2VConfig()
     overrides = {name: getattr(args, name) for name in ("epochs", "batch_size", "learning_rate", "patch_size",
@@ -744,7 +828,7 @@ def run_cli(args) -> int:
                  "frame_step", "seed", "replacement") if getattr(args, name) is not None}
     config = dataclasses.replace(config, **overrides)
     model, info = train(frames, config, model=args.from_model, max_minutes=args.max_minutes, output_dir=output,
-                        verbose=not args.quiet)
+                        force=args.force, verbose=not args.quiet)
     print(f"trained {info['steps']} steps in {info['seconds']:.0f} s (best epoch {info['best_epoch']}, "
           f"validation loss {info['best_val_loss']:.4g}); model -> {output / 'model.keras'}")
     return 0
