@@ -84,7 +84,7 @@ _UNIT_SPELLINGS = {
     "inch": ("inch", "inches", "in"),
 }
 _UNIT_BY_SPELLING = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings}
-_NO_UNIT = ("", "<undefined>", "undefined", "none", "pixel", "pixels", "px")
+_NO_UNIT = ("", "[]", "<undefined>", "undefined", "none", "pixel", "pixels", "px")
 _MAX_CHANNELS = 4  # a 3-D array whose last axis is at most this long is [H, W, C] (as in tfstem.restore)
 
 
@@ -120,7 +120,7 @@ def normalize_unit(unit) -> str | None:
 
     ``"um"``, ``"μm"`` (Greek mu), ``"micron"``, ``"\\u00B5m"`` give ``"µm"`` (micro sign);
     ``"A"``, ``"angstrom"``, ``"Å"`` (Angstrom sign U+212B) give ``"Å"`` (U+00C5); other length
-    units give ``pm``, ``nm``, ``mm``, ``cm``, ``m`` or ``inch``; ``""``, ``"<undefined>"`` and
+    units give ``pm``, ``nm``, ``mm``, ``cm``, ``m`` or ``inch``; ``""``, ``"[]"``, ``"<undefined>"`` and
     ``"pixel"`` give None; any other text is returned stripped, as written.
 
     Examples
@@ -373,9 +373,17 @@ def _read_rsciio(path):
     return Image(np.asarray(signal["data"]), pixel_size, unit if pixel_size else None), None
 
 
+_MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",)}
+
+
 def _read_plain(path):
-    if path.suffix.lower() == ".npy":
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
         return Image(np.load(path, allow_pickle=False)), None
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if not head.startswith(_MAGIC[suffix]):  # imageio would read any format whatever the suffix says
+        raise ValueError(f"{path} is not a {suffix} file (its first bytes are {head[:4]!r}); rename it to its format.")
     import imageio.v3 as iio
 
     return Image(np.asarray(iio.imread(path))), None
