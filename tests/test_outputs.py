@@ -21,3 +21,15 @@ def test_all(tmp_path):
     with outputs.atomic_directory(d, force=True) as s: (s/"v").write_text("new")
     assert (d/"v").read_text()=="new" and sorted(os.listdir(tmp_path))==["a","d","file"]
     with pytest.raises(ValueError): outputs.check_distinct_outputs(["a/x","b/x"],["o/x","o/x"])
+
+
+def test_outputs_get_the_mode_a_plain_open_would_give(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        outputs.write_text(tmp_path / "x.txt", "1")
+        with outputs.atomic_directory(tmp_path / "d") as staging:
+            (staging / "f").write_text("")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

@@ -37,6 +37,17 @@ def partial_name(path: Path) -> str:
     return f".{Path(path).name}{PARTIAL_MARK}"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _give_default_mode(path: Path, *, folder: bool) -> None:
+    """``mkstemp``/``mkdtemp`` create owner-only entries; give the final output the mode ``open`` would."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
 def _nearest_existing(path: Path) -> Path:
     path = Path(os.path.abspath(path))
     while not path.exists():
@@ -138,6 +149,7 @@ def atomic_file(path, *, force: bool = False):
         yield tmp
         if path.exists() and not force:  # appeared while we worked: never clobber it
             raise FileExistsError(f"{path} appeared while it was being written; the new copy was discarded.")
+        _give_default_mode(tmp, folder=False)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -160,6 +172,7 @@ def atomic_directory(path, *, force: bool = False):
         yield staging
         if path.exists() and not force:
             raise FileExistsError(f"{path} appeared while it was being written; the new copy was discarded.")
+        _give_default_mode(staging, folder=True)
         old = None
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
