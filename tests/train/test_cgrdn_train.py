@@ -279,3 +279,51 @@ def test_trained_generator_exports_for_serving(tmp_path):
     image = np.random.default_rng(0).random((1, 30, 26, 1)).astype("float32") * 1000
     out = served(image=tf.constant(image))["denoised"].numpy()
     np.testing.assert_allclose(out, trainer.generator.predict(image, verbose=0), rtol=1e-4, atol=1e-3)
+
+
+def _hashes(folder):
+    """{relative path: sha256} of every file under ``folder``."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_cli_run_folder_needs_resume_with_the_same_settings_or_force(tmp_path, capsys):
+    """-o (and the former --out) into an earlier run: refused unless --resume matches or --force; nothing touched."""
+    from tfstem.cli import main
+
+    sys.path.insert(0, str(HERE))
+    from cgrdn_distributed_run import tiny_pairs
+
+    x, y = tiny_pairs(n=4)
+    data, other = tmp_path / "pairs.npz", tmp_path / "other.npz"
+    np.savez(data, x=x, y=y)
+    np.savez(other, x=x[::-1], y=y[::-1])
+    out = tmp_path / "run"
+    common = ["train", "cgrdn", "--config", str(_tiny_cli_config(tmp_path)), "--quiet", "--steps", "1"]
+    assert main(common + ["--data", str(data), "--out", str(out)]) == 0  # --out: the former spelling
+    before = _hashes(out)
+    assert {"training_config.json", "cgrdn_hrstem.keras", "checkpoints/checkpoint"} <= set(before)
+    before_data = json.dumps(json.loads((out / "training_config.json").read_text())["_data"])
+    assert json.loads(before_data)[0]["shape"] == [4, 48, 48, 1]
+    capsys.readouterr()
+    cases = [
+        (["--data", str(data)], "holds an earlier run (training_config.json, checkpoints, cgrdn_hrstem.keras); "
+                                "pass --resume to continue it, --force to start afresh"),
+        (["--data", str(data), "--resume", "--seed", "5"], "other settings: seed 0 -> 5; pass --force"),
+        (["--data", str(other), "--resume"], "other settings: data (another series or pairs); pass --force"),
+        (["--data", str(data), "--resume", "--force"], "not both"),
+    ]
+    for extra, message in cases:
+        assert main(common + extra + ["-o", str(out)]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert _hashes(out) == before, extra
+    # --force: a new run from step 0 (a resumed one would stop at once: step 1 of 1 is done)
+    assert main(common + ["--data", str(other), "--force", "--seed", "5", "-o", str(out)]) == 0
+    record = json.loads((out / "training_config.json").read_text())
+    assert record["seed"] == 5 and record["_data"][0]["sha256"] != json.loads(before_data)[0]["sha256"]
+    assert _hashes(out)["cgrdn_hrstem.keras"] != before["cgrdn_hrstem.keras"]
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.index")) == ["ckpt-1.index"]
+    assert not [p for p in out.rglob("*") if ".partial-" in p.name]

@@ -6,7 +6,9 @@ Example::
     tfstem simulate --modality lrtem -n 64 --size 512 --seed 7 --format npy -o pairs/
 
 Writes ``<prefix>_distorted.<ext>`` and ``<prefix>_clean.<ext>`` (float32 stacks ``[n, size, size]``; ``tif`` or
-``npy``) and ``config.json`` with the full modality config and the command's arguments.
+``npy``) and ``<prefix>_config.json`` with the full modality config and the command's arguments. All three are
+checked before any pair is generated (an existing one is replaced only with ``--force``; the folder must be
+writable) and each is written under a temporary name and renamed into place.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pathlib
 
 import numpy as np
 
+from tfstem.outputs import check_directory_writable, check_new_file, write_json
 from tfstem.synth.configs import MODALITIES, modality_config
 
 
@@ -30,7 +33,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="pairs generated per batch (default 8)")
     parser.add_argument("--format", choices=("tif", "npy"), default="tif", help="file format (default tif)")
     parser.add_argument("--prefix", default=None, help="file name prefix (default: the modality)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    # Deprecated former spelling of --force (every other command takes --force).
+    parser.add_argument("--overwrite", dest="force", action="store_true", help=argparse.SUPPRESS)
 
 
 def simulate(modality: str, count: int, size: int = 256, seed: int = 0, batch_size: int = 8):
@@ -56,27 +61,48 @@ def simulate(modality: str, count: int, size: int = 256, seed: int = 0, batch_si
     return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
 
 
+def output_paths(output, prefix: str, fmt: str) -> dict:
+    """The three files of a dataset: ``{"distorted", "clean", "config"}`` -> path in ``output``."""
+    output = pathlib.Path(output)
+    return {"distorted": output / f"{prefix}_distorted.{fmt}", "clean": output / f"{prefix}_clean.{fmt}",
+            "config": output / f"{prefix}_config.json"}
+
+
+def _fixed_pixel_size(config):
+    """The pixel size in Å when the modality samples a single one, else None (it is drawn per pair)."""
+    low, high = config.imaging.pixel_size
+    return float(low) if low == high else None
+
+
 def run_cli(args: argparse.Namespace) -> int:
-    """Run ``tfstem simulate``; returns the exit code. User errors raise ValueError / FileExistsError."""
-    out = pathlib.Path(args.output)
-    prefix = args.prefix or args.modality
-    paths = {kind: out / f"{prefix}_{kind}.{args.format}" for kind in ("distorted", "clean")}
-    for p in paths.values():
-        if p.exists() and not args.overwrite:
-            raise ValueError(f"{p} exists; pass --overwrite to replace it.")
+    """Run ``tfstem simulate``; returns the exit code.
+
+    Every check (options, the three outputs, a writable folder) runs before any pair is generated; user
+    errors raise ValueError or an OSError (FileExistsError, PermissionError, ...) with a one-line message.
+    """
     if args.size < 16:
         raise ValueError(f"--size must be at least 16; received {args.size}.")
+    if args.count < 1:
+        raise ValueError(f"-n/--count must be >= 1; received {args.count}.")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1; received {args.batch_size}.")
+    prefix = args.prefix or args.modality
+    if not prefix or any(sep in prefix for sep in ("/", "\\")):
+        raise ValueError(f"--prefix must be a non-empty file name prefix without '/'; received {prefix!r}.")
+    paths = output_paths(args.output, prefix, args.format)
+    check_directory_writable(args.output, what="-o/--output")
+    for path in paths.values():
+        check_new_file(path, force=args.force, what="output")
+    config = modality_config(args.modality)
+    pixel_size = _fixed_pixel_size(config)
     distorted, clean = simulate(args.modality, args.count, args.size, args.seed, args.batch_size)
-    out.mkdir(parents=True, exist_ok=True)
-    for kind, data in (("distorted", distorted), ("clean", clean)):
-        if args.format == "npy":
-            np.save(paths[kind], data)
-        else:
-            import tifffile
+    from tfstem.io import write_image
 
-            tifffile.imwrite(paths[kind], data, photometric="minisblack")
+    pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)
+    for kind, data in (("distorted", distorted), ("clean", clean)):
+        write_image(paths[kind], data, pixel_size=pixel_size, unit="Å" if pixel_size else None, force=args.force)
     meta = {"arguments": {k: v for k, v in vars(args).items() if not callable(v)},
-            "config": json.loads(modality_config(args.modality).to_json())}
-    (out / f"{prefix}_config.json").write_text(json.dumps(meta, indent=2, default=str))
+            "config": json.loads(config.to_json())}
+    write_json(paths["config"], meta, force=args.force)
     print(f"wrote {len(distorted)} pairs: {paths['distorted']} and {paths['clean']}")
     return 0

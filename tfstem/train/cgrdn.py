@@ -28,7 +28,7 @@ function of ``(seed, step)``, and the data is a function of the step, so a resum
 losses as an uninterrupted one. TensorBoard gets every loss term and image panels
 (distorted | restored | clean); a tqdm bar shows the losses.
 
-Command line: ``tfstem train cgrdn --modality hrstem --steps N --out DIR [--resume]``.
+Command line: ``tfstem train cgrdn --modality hrstem --steps N -o DIR [--resume | --force]``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,9 @@ import tensorflow as tf
 
 from tfstem.losses import r_em as losses
 from tfstem.losses.r_em import LossWeights
+from tfstem.outputs import atomic_file, check_directory_writable, write_json
 from tfstem.paths import MODELS_DIR
+from tfstem.train.run_folder import DATA_KEY, clear_previous_run, data_fingerprint, prepare_run_folder
 
 __all__ = [
     "CGRDNTrainingConfig",
@@ -229,8 +232,12 @@ class CGRDNTrainingConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping) -> "CGRDNTrainingConfig":
-        """Build from a mapping; unknown keys raise a ValueError that lists the known ones."""
+        """Build from a mapping; unknown keys raise a ValueError that lists the known ones.
+
+        Keys starting with ``_`` (the data fingerprint of a saved ``training_config.json``) are not options.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if not k.startswith("_")}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}.")
@@ -512,8 +519,44 @@ class CGRDNTrainer:
         self.checkpoint.restore(str(path)).assert_existing_objects_matched()
         return int(self.step.numpy())
 
+    @property
+    def model_name(self) -> str:
+        """File name of the saved generator in ``out_dir``."""
+        return f"cgrdn_{self.config.modality}.keras"
+
+    @property
+    def run_outputs(self) -> tuple:
+        """What a run writes in ``out_dir``; any of them marks an earlier run (``logs/`` alone does not)."""
+        return ("training_config.json", "checkpoints", self.model_name)
+
+    def _prepare_run_folder(self, *, resume: bool, force: bool, data_record) -> bool:
+        """Apply the run-folder rule (:mod:`tfstem.train.run_folder`) to ``out_dir``; True to resume."""
+        if self.out_dir is None:
+            return bool(resume)
+        self._record = {**self.config.to_dict(), DATA_KEY: data_record}
+        earlier = any((self.out_dir / name).exists() for name in self.run_outputs)
+        resuming = prepare_run_folder(self.out_dir, self._record, resume=resume, force=force,
+                                      outputs=self.run_outputs, record_file="training_config.json", what="out_dir")
+        self._fresh = not resuming
+        if earlier and not resuming and self.is_chief:  # --force: the old logs would mix with the new ones
+            shutil.rmtree(self.out_dir / "logs", ignore_errors=True)
+            self._summary_writer = None
+        return resuming
+
+    def _start_run_files(self) -> None:
+        """Before the first file of a run: remove an earlier run's outputs (fresh runs) and write the record."""
+        if getattr(self, "_record_written", False) or self.out_dir is None or not self.is_chief:
+            return
+        if getattr(self, "_fresh", False):
+            clear_previous_run(self.out_dir, self.run_outputs)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.out_dir / "training_config.json",
+                   getattr(self, "_record", {**self.config.to_dict(), DATA_KEY: None}), force=True)
+        self._record_written = True
+
     def save_checkpoint(self) -> str | None:
         """Write a checkpoint now (all workers must call this together); returns the chief's path."""
+        self._start_run_files()
         manager = self._checkpoint_manager()
         if manager is None:
             return None
@@ -639,8 +682,8 @@ class CGRDNTrainer:
                 for name, value in per_replica.items()}
 
     # ------------------------------------------------------------------ public loop
-    def fit(self, data, steps: int, *, resume: bool = False, validation_data=None, validation_every: int = 0,
-            callbacks=(), max_minutes: float | None = None) -> dict:
+    def fit(self, data, steps: int, *, resume: bool = False, force: bool = False, data_record=None,
+            validation_data=None, validation_every: int = 0, callbacks=(), max_minutes: float | None = None) -> dict:
         """Train until the global step reaches ``steps``.
 
         Parameters
@@ -651,7 +694,15 @@ class CGRDNTrainer:
         steps : int
             Total number of steps of the run (a resumed run continues up to it).
         resume : bool
-            Restore the latest checkpoint of ``out_dir`` first.
+            Continue the run in ``out_dir``: its ``training_config.json`` must match (same config and
+            ``data_record``), otherwise a ValueError says what differs.
+        force : bool
+            Start afresh in an ``out_dir`` that holds an earlier run: its checkpoints are not resumed, its
+            ``logs/`` are removed now and its other outputs with the first checkpoint. Without ``resume`` or
+            ``force`` such a folder raises FileExistsError before any step.
+        data_record : JSON-serialisable, optional
+            What the data is (e.g. :func:`~tfstem.train.run_folder.data_fingerprint` of the pairs), saved in
+            ``training_config.json`` under ``_data`` and compared on resume.
         validation_data : tuple of np.ndarray, optional
             ``(distorted, clean)`` held-out pairs, float32 ``[N, H, W, C]``; PSNR/SSIM are logged every
             ``validation_every`` steps and at the end.
@@ -679,11 +730,11 @@ class CGRDNTrainer:
             raise ValueError(f"max_minutes must be >= 0 (or None); received max_minutes={max_minutes!r}.")
         deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
         c = self.config
-        start = self.restore() if resume else int(self.step.numpy())
+        resuming = self._prepare_run_folder(resume=resume, force=force, data_record=data_record)
+        start = self.restore() if resuming else int(self.step.numpy())
         history: dict = {"step": [], "val_psnr": [], "val_ssim": [], "step_time_s": []}
         if self.out_dir is not None and self.is_chief:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "training_config.json").write_text(json.dumps(c.to_dict(), indent=2))
             self._summary_writer = self._summary_writer or tf.summary.create_file_writer(str(self.out_dir / "logs"))
         if start >= steps:
             return history
@@ -738,7 +789,9 @@ class CGRDNTrainer:
         if c.checkpoint_every:
             self.save_checkpoint()
         if self.out_dir is not None and self.is_chief:
-            self.generator.save(self.out_dir / f"cgrdn_{c.modality}.keras")
+            self._start_run_files()
+            with atomic_file(self.out_dir / self.model_name, force=True) as partial:  # this run's own model
+                self.generator.save(partial)
         if self._summary_writer is not None:
             self._summary_writer.flush()
         return history
@@ -818,8 +871,11 @@ def add_cli_arguments(parser) -> None:
     """Options of ``tfstem train cgrdn``."""
     parser.add_argument("--modality", default="hrstem", choices=MODALITIES, help="modality (default hrstem)")
     parser.add_argument("--steps", type=int, required=True, help="total training steps")
-    parser.add_argument("--out", required=True, help="output directory (checkpoints, logs, model)")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    parser.add_argument("-o", "--output", "--out", dest="output", required=True,
+                        help="output directory (checkpoints, logs, model); --out is the former spelling")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in the output directory (same data, seed and options)")
+    parser.add_argument("--force", action="store_true", help="start afresh in a directory that holds an earlier run")
     parser.add_argument("--preset", choices=PRESETS, default=None,
                         help="released: authors' L1x10, GAN off (default); paper_gan: critic + all losses")
     parser.add_argument("--config", default=None, help="a JSON config of the models/cgrdn_<modality>.json layout")
@@ -936,18 +992,24 @@ def run_cli(args) -> int:
         overrides["jit_compile"] = True
     if args.size == "small":
         overrides.update(SMALL_GENERATOR)
+    out = Path(args.output)
+    check_directory_writable(out, what="-o/--output")
     config = load_training_config(args.modality, args.preset, path=args.config, **overrides)
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.resume:
-        raise FileExistsError(f"--out {out} is not empty; pass --resume to continue that run or choose another.")
     if args.data:
         x, y = _read_pairs(args.data)
+        data_record = data_fingerprint(x, y)
         data = lambda start: array_pairs_dataset(x, y, batch_size=config.batch_size,  # noqa: E731
                                                  patch_size=config.patch_size, seed=config.seed, start_step=start)
     else:
+        data_record = "synthetic"  # tfstem.synth pairs: a function of the config (modality, seed, patch size)
         data = _synthetic_data(config)
+    # The rule again here, before the networks are built (fit applies it too).
+    prepare_run_folder(out, {**config.to_dict(), DATA_KEY: data_record}, resume=args.resume, force=args.force,
+                       outputs=("training_config.json", "checkpoints", f"cgrdn_{config.modality}.keras"),
+                       record_file="training_config.json")
     trainer = CGRDNTrainer(config, strategy=strategy, out_dir=out, verbose=not args.quiet)
-    history = trainer.fit(data, args.steps, resume=args.resume, max_minutes=args.max_minutes)
+    history = trainer.fit(data, args.steps, resume=args.resume, force=args.force, data_record=data_record,
+                          max_minutes=args.max_minutes)
     if history["step"]:
         last = {k: v[-1] for k, v in history.items() if v and isinstance(v[-1], float) and k != "step_time_s"}
         print(f"step {history['step'][-1]}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items())))
