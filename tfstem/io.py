@@ -326,15 +326,27 @@ def _read_h5(path):
         return Image(np.asarray(dataset[()]), pixel_size, unit), None
 
 
+def _npz_ndims(archive) -> dict:
+    """Number of dimensions of each array of an open ``.npz``, read from the headers (no data loaded)."""
+    ndims = {}
+    for name in archive.files:
+        with archive.zip.open(name + ".npy") as member:
+            major, _ = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            ndims[name] = len(read_header(member)[0])
+    return ndims
+
+
 def _read_npz(path):
     with np.load(path, allow_pickle=False) as archive:
         names = list(archive.files)
         if not names:
             raise ValueError(f"{path} holds no array.")
-        arrays = {name: archive[name] for name in names}
-    name = _choose_array(path, names, {key: value.ndim for key, value in arrays.items()})
-    pixel_size, unit = _size_from_keys({key: value for key, value in arrays.items() if key.startswith(("pixel_size", "unit"))})
-    return Image(arrays[name], pixel_size, unit), None
+        name = _choose_array(path, names, _npz_ndims(archive))
+        metadata = {key: archive[key] for key in names if key.startswith(("pixel_size", "unit"))}
+        data = archive[name]
+    pixel_size, unit = _size_from_keys(metadata)
+    return Image(data, pixel_size, unit), None
 
 
 def _read_mrc(path):
