@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 TRAINERS = {
     "cgrdn": "tfstem.train.cgrdn",
@@ -32,88 +32,88 @@ class UserError(Exception):
     """A mistake the user can fix; reported as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the usage itself is in ``--help``)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _add_restore(subparsers):
     p = subparsers.add_parser("restore", help="restore/denoise image files with a model")
-    p.add_argument("inputs", nargs="+", help="input files (.tif, .png, .npy, .h5, .mrc, .dm3/.dm4/.emd/.ser)")
+    p.add_argument("inputs", nargs="+",
+                   help="input files (.tif, .png, .npy, .npz, .h5, .mrc, .dm3/.dm4/.emd/.ser)")
     p.add_argument("-o", "--output", required=True,
-                   help="output file (one input) or directory (several inputs); .tif, .npy or .h5")
+                   help="output file (one input) or folder (several inputs); .tif, .npy, .h5 or .mrc")
     p.add_argument("--model", default=None, help="model name (see `tfstem models`) or path; default r_em/hrstem")
     p.add_argument("--tile", "--tile-size", dest="tile_size", type=int, default=None,
                    help="tile side in pixels for large images (default: automatic)")
     p.add_argument("--tile-overlap", type=int, default=None, help="overlap between tiles in pixels")
     p.add_argument("--batch-size", type=int, default=None, help="tiles or frames per network call")
+    p.add_argument("--channels-axis", type=int, default=None,
+                   help="axis of the input that holds channels (e.g. 1 for a TCYX hyperstack); moved last")
     p.add_argument("--format", choices=("tif", "npy", "h5"), default=None,
-                   help="output format when --output is a directory (default: tif)")
+                   help="output format when --output is a folder (default: tif)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_restore)
 
 
 def _output_paths(inputs, output, fmt):
-    from pathlib import Path
-
-    output = Path(output)
-    if len(inputs) == 1 and output.suffix:
-        return [output]
-    if output.exists() and not output.is_dir():
-        raise UserError(f"--output {output} is a file but {len(inputs)} inputs were given; pass a directory.")
-    suffix = "." + (fmt or "tif")
-    return [output / (Path(p).stem + "_restored" + suffix) for p in inputs]
-
-
-def _run_restore(args):
+    """The output file of each input: ``output`` itself for one input with a suffix, else files in it."""
     from pathlib import Path
 
     from tfstem import io as tio
 
-    outputs = _output_paths(args.inputs, args.output, args.format)
-    for path in outputs:
-        if path.exists() and not args.force:
-            raise UserError(f"{path} exists; pass --force to overwrite it or choose another --output.")
-        tio.check_writable_format(path)
-    for source in args.inputs:  # cheap checks before the slow model load
+    output = Path(output)
+    if len(inputs) == 1 and output.suffix and not output.is_dir():
+        return [output]
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output {output} is a file but {len(inputs)} inputs were given; pass a folder.")
+    if len(inputs) > 1 and output.suffix.lower() in tio.WRITE_FORMATS and not output.exists():
+        raise UserError(f"--output {output} names a file but {len(inputs)} inputs were given; "
+                        f"pass a folder (e.g. {output.with_suffix('')}/) or one input.")
+    suffix = "." + (fmt or "tif")
+    return [output / (Path(p).stem + "_restored" + suffix) for p in inputs]
+
+
+def _check_restore_plan(args):
+    """Every check that needs no model, before any work: inputs readable, outputs distinct, new, writable."""
+    from pathlib import Path
+
+    from tfstem import io as tio
+    from tfstem import outputs
+
+    targets = _output_paths(args.inputs, args.output, args.format)
+    outputs.check_distinct_outputs(args.inputs, targets)
+    resolved_targets = {t.resolve() for t in targets}
+    for source in args.inputs:
         tio.check_readable(Path(source))
-    _import_tensorflow_quietly()
+        if Path(source).resolve() in resolved_targets:
+            raise UserError(f"--output {source} is also an input; write the restored image elsewhere.")
+    for target in targets:
+        tio.check_writable_format(target)
+        outputs.check_new_file(target, force=args.force, what="--output")
+    return targets
+
+
+def _run_restore(args):
+    from tfstem import io as tio
+
+    targets = _check_restore_plan(args)
     from tfstem.registry import load_model
     from tfstem.restore import restore
 
     model = load_model(args.model) if args.model else load_model()
-    for source, target in zip(args.inputs, outputs):
-        image = tio.read_image(source)
+    for source, target in zip(args.inputs, targets):
+        image = tio.read_image(source, channels_axis=args.channels_axis)
         restored = restore(
             image.data, model=model, tile_size=args.tile_size, tile_overlap=args.tile_overlap,
             batch_size=args.batch_size, verbose=not args.quiet,
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tio.write_image(target, restored, pixel_size=image.pixel_size, overwrite=args.force)
+        tio.write_image(target, restored, pixel_size=image.pixel_size, unit=image.unit, overwrite=args.force)
         print(f"{source} -> {target}")
     return 0
-
-
-def _import_tensorflow_quietly():
-    """Import TensorFlow with its start-up log lines (absl, CUDA probing) kept off the terminal.
-
-    They are written to file descriptor 2 by C++ before any Python setting applies; they are replayed
-    if the import fails, so a broken installation still explains itself.
-    """
-    import tempfile
-
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _add_export(subparsers):
@@ -127,7 +127,6 @@ def _add_export(subparsers):
 
 
 def _run_export(args):
-    _import_tensorflow_quietly()
     from tfstem.export import export_model
 
     path = export_model(args.model, args.directory, name=args.name, version=args.version, overwrite=args.force)
@@ -190,8 +189,10 @@ def build_parser(load=None) -> argparse.ArgumentParser:
     """
     from tfstem import __version__
 
-    parser = argparse.ArgumentParser(prog="tfstem", description="Restore and denoise electron-microscopy images.")
+    parser = _Parser(prog="tfstem", description="Restore and denoise electron-microscopy images.")
     parser.add_argument("--version", action="version", version=f"tfstem {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="let TensorFlow's own start-up and log lines through (also: TFSTEM_VERBOSE=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_restore(subparsers)
@@ -203,21 +204,39 @@ def build_parser(load=None) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``tfstem`` console script; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Entry point of the ``tfstem`` console script; returns the exit status.
+
+    0 on success; 2 for a mistake the user can fix (one line on stderr); 130 on Ctrl-C (one line, no
+    traceback: every writer works under a temporary name, so nothing partial is left behind).
+    """
+    from tfstem import _quiet
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--verbose"]:
+        _quiet.make_verbose()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("tfstem: interrupted; outputs finished before the interrupt are complete, no partial file was kept.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv) -> int:
     load = None
-    if argv[:1] == ["train"] and len(argv) > 1:
-        load = argv[1]
-    elif argv[:1] and argv[0] in PLUGIN_COMMANDS:
-        load = argv[0]
-    if load is not None:
-        _import_tensorflow_quietly()
+    command = [a for a in argv if a != "--verbose"]
+    if command[:1] == ["train"] and len(command) > 1:
+        load = command[1]
+    elif command[:1] and command[0] in PLUGIN_COMMANDS:
+        load = command[0]
     parser = build_parser(load)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed in one line
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     try:
         return int(args.handler(args) or 0)
-    except (UserError, ValueError, FileNotFoundError, FileExistsError, ImportError, KeyError) as error:
+    except (UserError, ValueError, OSError, ImportError, KeyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"tfstem {args.command}: error: {message}".splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
