@@ -39,6 +39,8 @@ MIN_TILE_SIZE = 32
 #: With ``progress=None``, a single frame or tile of at least this many pixels shows a progress bar
 #: (about 5 s for the r_em CGRDN on two CPU cores).
 PROGRESS_PIXELS = 512 * 512
+#: How often the bar's elapsed time is redrawn while one network call runs, in seconds.
+PROGRESS_REFRESH_SECONDS = 0.5
 #: The largest finite float32: the restored image is float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -359,8 +361,8 @@ class _ElapsedTicker:
     """Refresh a tqdm bar every ``interval`` seconds from a daemon thread, so that its elapsed time moves
     while one long network call runs (tqdm redraws only on ``update``)."""
 
-    def __init__(self, bar, interval: float = 0.5):
-        self.bar, self.interval = bar, interval
+    def __init__(self, bar):
+        self.bar, self.interval = bar, PROGRESS_REFRESH_SECONDS
         self._stop = threading.Event()
         self._thread = None
 
