@@ -123,12 +123,22 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--psnr", type=float, default=10.0, help="input PSNR in dB, each channel")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--force", action="store_true", help="replace an existing output file (the shipped video)")
     args = parser.parse_args(argv)
-    noisy, clean = simulate(frames=args.frames, size=args.size, psnr_db=args.psnr, seed=args.seed)
+    from tfstem import outputs
+
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, noisy=noisy.astype(np.float16), clean=clean.astype(np.float16),
-                        pixel_size_nm=np.float32(0.025), input_psnr_db=np.float32(args.psnr), seed=np.int64(args.seed))
+    if out.suffix != ".npz":
+        parser.error(f"--output must end in .npz; received {out}")
+    try:
+        outputs.check_new_file(out, force=args.force, what="--output")  # before the simulation
+    except OSError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    noisy, clean = simulate(frames=args.frames, size=args.size, psnr_db=args.psnr, seed=args.seed)
+    with outputs.atomic_file(out, force=args.force) as tmp:
+        np.savez_compressed(tmp, noisy=noisy.astype(np.float16), clean=clean.astype(np.float16),
+                            pixel_size_nm=np.float32(0.025), input_psnr_db=np.float32(args.psnr),
+                            seed=np.int64(args.seed))
     from skimage.metrics import peak_signal_noise_ratio
 
     for c, name in enumerate(("ADF", "BF")):

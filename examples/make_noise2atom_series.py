@@ -16,6 +16,7 @@ Writes ``examples/data/noise2atom_series.tif`` (uint16 counts, [T, H, W], zlib-c
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,22 +113,33 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "data" / "noise2atom_series"))
+    parser.add_argument("--out", default=str(Path(__file__).parent / "data" / "noise2atom_series"),
+                        help="output prefix: writes <out>.tif and <out>_truth.npz")
+    parser.add_argument("--force", action="store_true", help="replace existing outputs (the shipped series)")
     args = parser.parse_args(argv)
     import tifffile
 
-    noisy, clean, atoms = make_series(args.frames, args.size, args.seed)
+    from tfstem import outputs
+
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(out.with_suffix(".tif"), noisy, compression="zlib",
-                     resolution=(1e7 / PIXEL_SIZE_NM, 1e7 / PIXEL_SIZE_NM), resolutionunit="CENTIMETER",
-                     metadata={"axes": "TYX", "unit": "nm"})
+    movie, truth = out.with_name(out.name + ".tif"), out.with_name(out.name + "_truth.npz")
+    try:  # both targets checked before the simulation
+        for target in (movie, truth):
+            outputs.check_new_file(target, force=args.force, what="--out")
+    except OSError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    noisy, clean, atoms = make_series(args.frames, args.size, args.seed)
+    with outputs.atomic_file(movie, force=args.force) as tmp:
+        tifffile.imwrite(tmp, noisy, compression="zlib",
+                         resolution=(1e7 / PIXEL_SIZE_NM, 1e7 / PIXEL_SIZE_NM), resolutionunit="CENTIMETER",
+                         metadata={"axes": "TYX", "unit": "nm"})
     # float16 keeps ~3 significant digits (far below the Poisson noise) and the file small
-    np.savez_compressed(str(out) + "_truth.npz", clean=clean.astype(np.float16), atoms=atoms.astype(np.float16),
-                        pixel_size_nm=PIXEL_SIZE_NM)
+    with outputs.atomic_file(truth, force=args.force) as tmp:
+        np.savez_compressed(tmp, clean=clean.astype(np.float16), atoms=atoms.astype(np.float16),
+                            pixel_size_nm=PIXEL_SIZE_NM)
     print(f"wrote {out.with_suffix('.tif')} {noisy.shape} uint16, mean {noisy.mean():.2f} e/px; "
           f"{out}_truth.npz (clean, atoms)")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -92,3 +92,25 @@ def test_demo_refuses_a_file_where_its_folder_goes(tmp_path):
     result = _run(EXAMPLES / "demo.py", "--out", out, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr and str(out) in result.stderr
     assert out.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("script, shipped", [("make_n2v_video.py", ["n2v_dual_channel_video.npz"]),
+                                             ("make_noise2atom_series.py", ["noise2atom_series.tif",
+                                                                            "noise2atom_series_truth.npz"])])
+def test_data_generators_keep_the_shipped_files_without_force(tmp_path, script, shipped):
+    before = {name: _digest(EXAMPLES / "data" / name) for name in shipped}
+    result = _run(EXAMPLES / script, cwd=tmp_path)  # default target: the shipped files
+    assert result.returncode == 2 and "--force" in result.stderr and "Traceback" not in result.stderr
+    assert {name: _digest(EXAMPLES / "data" / name) for name in shipped} == before
+    assert not [p.name for p in (EXAMPLES / "data").iterdir() if ".partial-" in p.name]
+
+
+def test_data_generators_write_new_files(tmp_path):
+    video = _run(EXAMPLES / "make_n2v_video.py", "-o", tmp_path / "video.npz", "--frames", "2", "--size", "64",
+                 cwd=tmp_path)
+    assert video.returncode == 0, video.stderr
+    assert np.load(tmp_path / "video.npz")["noisy"].shape == (2, 64, 64, 2)
+    series = _run(EXAMPLES / "make_noise2atom_series.py", "--out", tmp_path / "series", "--frames", "2",
+                  "--size", "128", cwd=tmp_path)
+    assert series.returncode == 0, series.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["series.tif", "series_truth.npz", "video.npz"]
