@@ -44,7 +44,7 @@ def restore_file(source, target, *, model: str, tile_size=None, force: bool = Fa
     import tfstem
 
     restored = tfstem.restore(image.data, model=model, tile_size=tile_size)  # float32, the input's shape
-    return io.write_image(target, restored, pixel_size=image.pixel_size, unit=image.unit, overwrite=force)
+    return io.write_image(target, restored, pixel_size=image.pixel_size, unit=image.unit, force=force)
 
 
 def main(argv=None):
