@@ -212,7 +212,8 @@ def test_move_channels_last_leaves_the_input_alone():
 
 
 def _valid_bytes(tmp_path, suffix):
-    data = np.random.default_rng(3).random((16, 16)).astype(np.float32)
+    data = np.random.default_rng(3).random((4, 16, 16) if suffix not in (".png", ".jpg") else (16, 16))
+    data = data.astype(np.float32)
     if suffix in (".png", ".jpg"):
         import imageio.v3 as iio
 
@@ -233,7 +234,8 @@ SUFFIXES = (".tif", ".npy", ".npz", ".h5", ".mrc", ".png", ".jpg", ".emd", ".hsp
 @pytest.mark.parametrize("damage", ["truncated", "random", "png-inside"])
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_corrupt_files_raise_one_line_naming_the_file(tmp_path, suffix, damage):
-    """Before the fix a corrupt .mrc read as a 0-d object array with only RuntimeWarnings."""
+    """Before the fix a corrupt .mrc read as a 0-d object array with only RuntimeWarnings, and a truncated
+    4-frame TIFF read as its first frame with only a logged tifffile error."""
     valid = _valid_bytes(tmp_path, suffix)
     content = {"truncated": valid[: len(valid) // 2], "random": _random_bytes(),
                "png-inside": _valid_bytes(tmp_path, ".png")}[damage]

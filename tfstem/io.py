@@ -44,6 +44,7 @@ channel axis, several are refused.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import warnings
@@ -225,7 +226,7 @@ def check_readable(path: Path) -> None:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     if path.is_dir():
-        raise ValueError(f"{path} is a directory; pass an image file.")
+        raise ValueError(f"{path} is a folder, not a file; pass an image file.")
     if path.suffix.lower() not in READ_FORMATS:
         raise ValueError(f"{path}: unsupported format {path.suffix!r}; readable: {', '.join(READ_FORMATS)}.")
     if path.stat().st_size == 0:
@@ -265,16 +266,39 @@ def _restore_singleton_axes(data: np.ndarray, axes: str, recorded: str) -> np.nd
     return data
 
 
+class _LogRecords(logging.Handler):
+    """Collects the warnings and errors a library logs (tifffile logs a truncated file and reads on)."""
+
+    def __init__(self, name: str):
+        super().__init__(logging.WARNING)
+        self.logger, self.messages = logging.getLogger(name), []
+
+    def emit(self, record):
+        self.messages.append(" ".join(record.getMessage().split()))
+
+    def __enter__(self):
+        self.logger.addHandler(self)
+        self.propagate, self.logger.propagate = self.logger.propagate, False
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+        self.logger.propagate = self.propagate
+        return False
+
+
 def _read_tiff(path):
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    with _LogRecords("tifffile") as log, tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         data = np.asarray(series.asarray())
         axes = series.axes
         imagej = tif.imagej_metadata or {}
         shaped = (tif.shaped_metadata[0] if tif.shaped_metadata else None) or {}
         pixel_size, unit = _tiff_pixel_size(tif.pages[0], imagej, shaped)
+    if log.messages:  # tifffile read past damage (a truncated file gives fewer frames, or zeros)
+        raise ValueError(f"{path}: damaged or truncated TIFF ({'; '.join(dict.fromkeys(log.messages))}).")
     recorded = str(imagej.get("tfstem_axes", ""))
     if recorded in ("YX", "TYX", "YXC", "TYXC"):  # written by write_image: give back its exact shape
         return Image(_restore_singleton_axes(data, axes, recorded), pixel_size, unit), None
