@@ -11,7 +11,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 
 $(VENV)/.installed: $(PY) setup.cfg pyproject.toml
-	$(PIP) install --quiet -e ".[r_em,em]"
+	$(PIP) install --quiet -e ".[em]"
 	touch $@
 
 $(VENV)/.installed-test: $(PY) setup.cfg pyproject.toml
@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(PY) examples/demo.py --out demo_output
+	$(PY) examples/demo.py -o demo_output --force
 
 test: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS)

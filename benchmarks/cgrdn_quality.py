@@ -43,7 +43,7 @@ def load_sfr_test_set(name="sfr_hrstem"):
 
     spec = importlib.util.find_spec("tk_r_em")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the sfr_hrstem test set ships with tk-r-em: pip install 'tfstem[r_em]'")
+        raise ImportError("the sfr_hrstem test set ships with tk-r-em: pip install 'tk-r-em>=1.0.4' (a core dependency)")
     path = Path(list(spec.submodule_search_locations)[0]) / "test_data" / f"{name}.h5"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found in the installed tk-r-em.")

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("tk_r_em", reason="needs the r_em extra: pip install 'tfstem[r_em]'")
+pytest.importorskip("tk_r_em", reason="needs the r_em extra: pip install 'tk-r-em>=1.0.4' (a core dependency)")
 
 from tfstem import r_em  # noqa: E402
 from tfstem.registry import list_models, load_model  # noqa: E402
@@ -85,7 +85,7 @@ def test_missing_package_gives_the_install_hint(monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tk_r_em" else real(name, *a))
-    with pytest.raises(ImportError, match=r"pip install 'tfstem\[r_em\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'tk-r-em>=1.0.4'"):
         load_model("r_em/hrstem")
 
 

@@ -32,7 +32,7 @@ def test_shipped_model_is_listed_loads_and_has_a_savedmodel(name):
 
 def test_shipped_hrstem_model_restores_the_authors_test_images():
     """On tk-r-em's simulated HR-STEM test pairs the shipped model raises PSNR and SSIM well above the input."""
-    pytest.importorskip("tk_r_em", reason="the sfr_hrstem test pairs ship with tk-r-em: pip install 'tfstem[r_em]'")
+    pytest.importorskip("tk_r_em", reason="the sfr_hrstem test pairs ship with tk-r-em: pip install 'tk-r-em>=1.0.4' (a core dependency)")
     import tfstem
     from tfstem.metrics import psnr, ssim
     from tfstem.r_em import load_test_data

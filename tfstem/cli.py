@@ -104,7 +104,7 @@ def _run_restore(args):
     from tfstem.registry import load_model
     from tfstem.restore import restore
 
-    model = load_model(args.model) if args.model else load_model()
+    model = load_model() if args.model is None else load_model(args.model)
     for source, target in zip(args.inputs, targets):
         image = tio.read_image(source, channels_axis=args.channels_axis)
         restored = restore(

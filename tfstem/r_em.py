@@ -36,7 +36,7 @@ R_EM_MODELS = {
     "lrsem": ("sfr_lrsem", "low-resolution SEM, r_em authors' weights"),
 }
 
-_INSTALL_HINT = "the r_em models need the optional package tk-r-em: pip install 'tfstem[r_em]'"
+_INSTALL_HINT = "the r_em models need tk-r-em, a dependency of tfstem that is missing here: pip install 'tk-r-em>=1.0.4'"
 
 
 def _check_name(name: str) -> str:
