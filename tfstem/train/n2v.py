@@ -380,8 +380,9 @@ def as_frames(frames, channels=None) -> np.ndarray:
     with np.errstate(over="ignore"):
         array = array.astype(np.float32, copy=True)
     if not np.isfinite(array).all():
-        raise ValueError(f"frames hold values beyond float32 (largest magnitude {np.abs(np.asarray(frames)).max():.3g}); "
-                         "rescale them before training.")
+        largest = float(np.abs(np.asarray(frames)).max())
+        raise ValueError(f"frames hold values beyond float32 (largest magnitude {largest:.3g}); rescale them "
+                         "before training.")
     if channels is not None and array.shape[-1] != channels:
         raise ValueError(f"the model expects {channels} channels; received frames with {array.shape[-1]}.")
     return array
