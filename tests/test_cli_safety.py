@@ -137,8 +137,9 @@ def test_tensorflow_start_up_lines_stay_off_the_terminal(tmp_path, tiny_model_pa
 
 @pytest.mark.slow
 def test_ctrl_c_during_a_multi_file_restore_leaves_whole_files_only(tmp_path, tiny_model_path):
-    frames = np.random.default_rng(0).random((64, 256, 256)).astype(np.float32)
-    sources = [io.write_image(tmp_path / f"in{i}.npy", frames) for i in range(3)]
+    frames = np.random.default_rng(0).random((4, 256, 256)).astype(np.float32)
+    long_series = np.random.default_rng(1).random((600, 256, 256)).astype(np.float32)  # interrupted in its middle
+    sources = [io.write_image(tmp_path / f"in{i}.npy", long_series if i == 1 else frames) for i in range(3)]
     out = tmp_path / "out"
     out.mkdir()
     io.write_image(out / "in1_restored.npy", np.full((2, 2), 7.0))  # an earlier result, replaced only when complete

@@ -44,7 +44,7 @@ def _add_restore(subparsers):
     p.add_argument("inputs", nargs="+",
                    help="input files (.tif, .png, .npy, .npz, .h5, .mrc, .dm3/.dm4/.emd/.ser)")
     p.add_argument("-o", "--output", required=True,
-                   help="output file (one input) or folder (several inputs); .tif, .npy, .h5 or .mrc")
+                   help="output file (one input) or folder (several inputs): .tif, .npy, .npz, .h5, .mrc, .emd, .hspy")
     p.add_argument("--model", default=None, help="model name (see `tfstem models`) or path; default r_em/hrstem")
     p.add_argument("--tile", "--tile-size", dest="tile_size", type=int, default=None,
                    help="tile side in pixels for large images (default: automatic)")
@@ -52,7 +52,7 @@ def _add_restore(subparsers):
     p.add_argument("--batch-size", type=int, default=None, help="tiles or frames per network call")
     p.add_argument("--channels-axis", type=int, default=None,
                    help="axis of the input that holds channels (e.g. 1 for a TCYX hyperstack); moved last")
-    p.add_argument("--format", choices=("tif", "npy", "h5"), default=None,
+    p.add_argument("--format", choices=("tif", "npy", "npz", "h5", "mrc", "emd", "hspy"), default=None,
                    help="output format when --output is a folder (default: tif)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -107,11 +107,13 @@ def _run_restore(args):
     model = load_model() if args.model is None else load_model(args.model)
     for source, target in zip(args.inputs, targets):
         image = tio.read_image(source, channels_axis=args.channels_axis)
+        # the metadata is known only now: refuse e.g. an .mrc output for an image without a length unit
+        tio.check_writable_format(target, pixel_size=image.pixel_size, unit=image.unit, shape=image.data.shape)
         restored = restore(
             image.data, model=model, tile_size=args.tile_size, tile_overlap=args.tile_overlap,
             batch_size=args.batch_size, verbose=not args.quiet,
         )
-        tio.write_image(target, restored, pixel_size=image.pixel_size, unit=image.unit, overwrite=args.force)
+        tio.write_image(target, restored, pixel_size=image.pixel_size, unit=image.unit, force=args.force)
         print(f"{source} -> {target}")
     return 0
 
