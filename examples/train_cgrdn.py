@@ -71,7 +71,9 @@ def lattice_pairs(n, size, *, seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/cgrdn_example", help="output directory (must be new or empty)")
+    parser.add_argument("-o", "--output", "--out", dest="output", default="runs/cgrdn_example",
+                        help="output directory (--out: the former spelling)")
+    parser.add_argument("--force", action="store_true", help="replace an earlier run in the output directory")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--preset", choices=("released", "paper_gan"), default="released")
     parser.add_argument("--patch-size", type=int, default=64)
@@ -109,10 +111,11 @@ def main(argv=None):
         data = lambda start: array_pairs_dataset(x_train, y_train, batch_size=config.batch_size,  # noqa: E731
                                                  patch_size=patch, seed=config.seed, start_step=start)
 
-    trainer = CGRDNTrainer(config, out_dir=args.out)
+    trainer = CGRDNTrainer(config, out_dir=args.output)
     before = trainer.evaluate(x_val, y_val)
     t0 = time.perf_counter()
-    history = trainer.fit(data, steps, validation_data=(x_val, y_val), validation_every=max(steps // 3, 1))
+    history = trainer.fit(data, steps, force=args.force, validation_data=(x_val, y_val),
+                          validation_every=max(steps // 3, 1))
     wall = time.perf_counter() - t0
     pixel = np.asarray(history["pixel_wise"])
     window = max(1, min(10, steps // 4))

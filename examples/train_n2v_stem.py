@@ -125,6 +125,7 @@ def main(argv=None):
     parser.add_argument("--no-bm3d", action="store_true", help="skip the BM3D baseline (slow on a CPU)")
     parser.add_argument("--eval-every", type=int, default=4, help="score every k-th frame (odd frames first)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="replace an earlier training run in the output")
     args = parser.parse_args(argv)
 
     noisy, clean = load_video()
@@ -142,7 +143,8 @@ def main(argv=None):
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
-    model, info = train(noisy, config, max_minutes=args.max_minutes, output_dir=output / "training", verbose=True)
+    model, info = train(noisy, config, max_minutes=args.max_minutes, output_dir=output / "training",
+                        force=args.force, verbose=True)
     model.save(output / "model.keras")
     start = time.perf_counter()
     denoised = restore_frames(model, noisy)

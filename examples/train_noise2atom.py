@@ -76,6 +76,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default="noise2atom_output", help="output directory")
     parser.add_argument("--quick", action="store_true", help="CI smoke run: tiny net, 64 px crops, 2 iterations")
+    parser.add_argument("--force", action="store_true",
+                        help="start afresh over an earlier run in OUTPUT/run (by default a matching one is resumed)")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="override one option of the preset, VALUE read as JSON when it parses "
                              "(e.g. --set lowpass_kernel=code_intent --set learning_rate=1e-4); repeatable")
@@ -106,7 +108,8 @@ def main(argv=None):
     print(f"series {series.shape}, preset {args.preset}: base_filters {config.base_filters}, "
           f"residual blocks {config.num_residual_blocks}, batch {config.batch_size}, crops {config.crop_size}")
     trainer = Noise2AtomTrainer(config)
-    result = trainer.fit(series, epochs=epochs, max_minutes=args.max_minutes, output_dir=out / "run")
+    result = trainer.fit(series, epochs=epochs, max_minutes=args.max_minutes, output_dir=out / "run",
+                         force=args.force)
     model = trainer.denoiser()
     model.save(out / "noise2atom.keras")
     corr = check_reverted_mapping(model, series)
