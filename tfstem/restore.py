@@ -460,7 +460,9 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
     CGRDN, the N2V deployable model), every frame and channel is mapped to mean 0 and std 1 with its own
     statistics, computed in float64 on the caller's values, then restored and mapped back in float64:
 
-    * any finite input is safe (float32 up to 3e38, uint64 near 2**64, int64 extremes, float64 at 1e-200);
+    * any finite input is safe (float32 up to 3e38, uint64 near 2**64, int64 extremes, float64 at 1e30 or
+      1e-30); values beyond float32's range (float64 1e300) are refused, and results below float32's
+      smallest subnormal (~1e-45, e.g. float64 at 1e-200) come back as 0;
     * ``restore(a * x + b) == a * restore(x) + b`` for every ``a > 0`` (up to float32 rounding);
     * where the frame's std is at least the model's floor (CGRDN: 0.1 in the input's units, the authors'
       ``lay_r_em_pp``), the result is the model's own call on the raw frame up to float32 rounding. Below
