@@ -280,3 +280,15 @@ def test_cli_failed_run_leaves_no_record_and_force_replaces_a_finished_one(tmp_p
     assert main(command + ["--seed", "3", "--force"]) == 0
     assert json.loads((out / "config.json").read_text())["seed"] == 3
     assert not [p for p in out.rglob("*") if ".partial-" in p.name]
+
+
+def test_series_reader_keeps_channels_last_for_a_tfstem_tiff_and_the_shipped_npz(tmp_path):
+    from tfstem import io
+    from tfstem.paths import PACKAGE_ROOT
+    from tfstem.train.n2v import _read_series
+
+    video = np.random.default_rng(0).random((3, 16, 20, 2)).astype(np.float32)
+    io.write_image(tmp_path / "video.tif", video)  # stored as an ImageJ TCYX hyperstack
+    np.testing.assert_array_equal(_read_series(tmp_path / "video.tif"), video)
+    shipped = _read_series(PACKAGE_ROOT.parent / "examples" / "data" / "n2v_dual_channel_video.npz")
+    assert shipped.ndim == 4 and shipped.shape[-1] == 2

@@ -788,30 +788,14 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_series(path, channels_axis=None) -> np.ndarray:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist.")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        data = np.load(path)
-    elif suffix == ".npz":
-        with np.load(path) as archive:
-            key = "noisy" if "noisy" in archive else archive.files[0]
-            data = archive[key]
-    elif suffix in (".tif", ".tiff"):
-        import tifffile
+    """The series in ``path`` as stored (``[N, H, W]`` or ``[N, H, W, C]``), read by :func:`tfstem.io.read_image`.
 
-        data = tifffile.imread(path)
-    else:
-        try:
-            from tfstem.io import read_image
-        except ImportError as error:
-            raise ValueError(f"cannot read {path}: tfstem.io is not available; pass .npy, .npz or .tif") from error
-        data = read_image(path).data
-    data = np.asarray(data)
-    if channels_axis is not None:
-        data = np.moveaxis(data, channels_axis, -1)
-    return data
+    ``channels_axis`` counts axes as stored in the file; ImageJ hyperstacks (TCYX) have their channels moved
+    last without it. ``.npz`` archives give their ``noisy`` array (the shipped example video).
+    """
+    from tfstem.io import read_image
+
+    return np.asarray(read_image(path, channels_axis=channels_axis).data)
 
 
 def run_cli(args) -> int:

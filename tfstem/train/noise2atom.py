@@ -727,21 +727,10 @@ def add_cli_arguments(parser) -> None:
 
 
 def _read_series(path):
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"series {path} not found.")
-    try:
-        from tfstem import io as tio
+    """The noisy series in ``path``, ``[N, H, W]`` as stored, read by :func:`tfstem.io.read_image`."""
+    from tfstem import io as tio
 
-        return np.asarray(tio.read_image(path).data)
-    except (ImportError, AttributeError):  # io layer not merged yet: the two formats we can read ourselves
-        if path.suffix.lower() == ".npy":
-            return np.load(path)
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            return tifffile.imread(path)
-        raise ValueError(f"cannot read {path.suffix!r} without tfstem.io; use .npy or .tif.")
+    return np.asarray(tio.read_image(path).data)
 
 
 def run_cli(args) -> int:
