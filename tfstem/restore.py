@@ -410,6 +410,15 @@ def _restore_tiled(frame, run, tile_size, tile_overlap, batch_size, progress):
     return accumulated / weight
 
 
+def _is_instance_of(value, module: str, name: str) -> bool:
+    """``isinstance(value, module.name)`` without importing ``module`` (True only if it is already imported)."""
+    import sys
+
+    loaded = sys.modules.get(module)
+    kind = getattr(loaded, name, None) if loaded is not None else None
+    return isinstance(kind, type) and isinstance(value, kind)
+
+
 def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=None, verbose=True,
             jit_compile=False, progress=None):
     """Restore (denoise) an electron-microscopy image, a multichannel image or a stack of them.
@@ -489,6 +498,16 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
     """
     from tqdm.auto import tqdm
 
+    options = dict(model=model, tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size,
+                   verbose=verbose, jit_compile=jit_compile, progress=progress)
+    if _is_instance_of(image, "hyperspy.signal", "BaseSignal"):  # HyperSpy imported only when one is passed
+        from tfstem.hyperspy import restore_signal
+
+        return restore_signal(image, **options)
+    if _is_instance_of(image, "dask.array", "Array"):  # lazy in, lazy out: chunks restored with overlap
+        from tfstem.lazy import restore_dask
+
+        return restore_dask(image, **options)
     verbose = _optional_bool("verbose", verbose)
     progress = _optional_bool("progress", progress, allow_none=True)
     if tile_size is not None:
