@@ -156,3 +156,13 @@ def test_ctrl_c_during_a_multi_file_restore_leaves_whole_files_only(tmp_path, ti
     assert sorted(after) == ["in0_restored.npy", "in1_restored.npy"]  # nothing partial, in2 not started
     assert np.load(out / "in0_restored.npy").shape == frames.shape
     assert after["in1_restored.npy"] == before["in1_restored.npy"]
+
+
+def test_the_python_api_keeps_tensorflow_quiet_too(tmp_path, tiny_model_path):
+    script = ("import numpy as np, tfstem; "
+              f"out = tfstem.restore(np.ones((16, 16)), model={str(tiny_model_path)!r}, verbose=False); "
+              "print(out.shape)")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(16, 16)" and done.stderr.strip() == "", done.stderr
