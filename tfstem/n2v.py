@@ -24,7 +24,7 @@ __all__ = ["N2VConfig", "fit"]
 
 
 def fit(frames, *, epochs=None, max_minutes=None, seed=0, verbose=True, model=None, config=None, output_dir=None,
-        force=False, return_info=False, **overrides):
+        force=False, return_info=False, callbacks=None, **overrides):
     """Train Noise2Void on a noisy video and return the deployable denoising model.
 
     Parameters
@@ -53,6 +53,9 @@ def fit(frames, *, epochs=None, max_minutes=None, seed=0, verbose=True, model=No
         Replace an earlier run in ``output_dir``; without it such a folder is refused before any work.
     return_info : bool
         Also return the training summary dict (steps, seconds, images/s, history).
+    callbacks : list of keras.callbacks.Callback, optional
+        Extra Keras callbacks (per-step and per-epoch losses; ``self.model.stop_training = True`` stops
+        cleanly and the best model so far is returned).
     **overrides
         Any :class:`N2VConfig` field, e.g. ``batch_size=12``, ``patch_size=128``, ``learning_rate=1e-4``.
 
@@ -89,5 +92,5 @@ def fit(frames, *, epochs=None, max_minutes=None, seed=0, verbose=True, model=No
         raise ValueError(f"unknown N2V setting in {sorted(changes)}; valid settings are {valid}.") from error
     check_frames(frames, config)  # before a model is loaded or built
     trained, info = train(frames, config, model=model, max_minutes=max_minutes, output_dir=output_dir,
-                          force=force, verbose=verbose)
+                          force=force, verbose=verbose, callbacks=callbacks)
     return (trained, info) if return_info else trained

@@ -25,7 +25,7 @@ __all__ = ["fit", "Noise2AtomConfig", "Noise2AtomTrainer", "load_config", "check
 
 def fit(frames, *, epochs: int | None = None, max_minutes: float | None = None, seed: int = 0, verbose: bool = True,
         preset: str = "paper", config: Noise2AtomConfig | None = None, output_dir=None, resume: bool = True,
-        force: bool = False, check_mapping: bool = True, **options):
+        force: bool = False, check_mapping: bool = True, callback=None, **options):
     """Train Noise2Atom on a noisy series and return the denoiser.
 
     Parameters
@@ -56,6 +56,9 @@ def fit(frames, *, epochs: int | None = None, max_minutes: float | None = None, 
         Start afresh in an ``output_dir`` that holds an earlier run (replaced at the first checkpoint).
     check_mapping : bool
         Warn when the learned mapping is reverted (paper, failure case 1).
+    callback : callable, optional
+        ``callback(iteration, losses)`` after every iteration (int from 1, dict of float losses); returning
+        True stops training after it and the model so far is returned.
     **options
         Any :class:`Noise2AtomConfig` field, e.g. ``base_filters=16, num_residual_blocks=2``.
 
@@ -77,7 +80,7 @@ def fit(frames, *, epochs: int | None = None, max_minutes: float | None = None, 
     check_frames(frames, config)  # before the networks are built
     trainer = Noise2AtomTrainer(config)
     result = trainer.fit(frames, epochs=epochs, max_minutes=max_minutes, output_dir=output_dir, resume=resume,
-                         force=force, verbose=verbose)
+                         force=force, verbose=verbose, callback=callback)
     model = trainer.denoiser()
     model.training_result = result
     if check_mapping:

@@ -630,7 +630,7 @@ def _split(frames_n, frame_step):
 
 
 def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=None, output_dir=None,
-          force=False, verbose=True):
+          force=False, verbose=True, callbacks=None):
     """Train (or transfer-train) a Noise2Void U-Net on a video and return the deployable model.
 
     Parameters
@@ -655,6 +655,10 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
         a folder holding one is refused before any work. N2V runs cannot be resumed.
     verbose : bool
         tqdm progress bar.
+    callbacks : list of keras.callbacks.Callback, optional
+        Called with Keras' usual hooks (per-step ``loss``, per-epoch ``loss`` and ``val_loss``) after
+        tfstem's own; one that sets ``self.model.stop_training = True`` ends training like the budget does
+        (the napari Train widget's live loss readout and Stop button).
 
     Returns
     -------
@@ -718,6 +722,7 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
     core.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss=packed_masked_mse)
     budget = _TimeBudget(max_minutes)
     best = _BestWeights(wrap, run)
+    user_callbacks = list(callbacks or ())
     callbacks = [budget, best, _Tqdm(steps * config.epochs, verbose)]
     if output_dir is not None:
         output_dir = Path(output_dir)
@@ -726,6 +731,7 @@ def train(frames, config: N2VConfig | None = None, *, model=None, max_minutes=No
         elif verbose:
             warnings.warn("TensorBoard is not installed (pip install tensorboard); no TensorBoard logs written.",
                           stacklevel=2)
+    callbacks += user_callbacks
     start = time.monotonic()
     history = core.fit(
         training_dataset(train_frames, config),

@@ -546,7 +546,7 @@ class Noise2AtomTrainer:
     # ------------------------------------------------------------------ the loop
     def fit(self, frames, *, epochs: int | None = None, max_minutes: float | None = None,
             output_dir: str | os.PathLike | None = None, resume: bool = True, force: bool = False,
-            verbose: bool = True) -> dict:
+            verbose: bool = True, callback=None) -> dict:
         """Train on a noisy series.
 
         Parameters
@@ -569,12 +569,18 @@ class Noise2AtomTrainer:
             its outputs are removed when the new run saves its first checkpoint.
         verbose : bool
             tqdm bar per epoch with the three losses.
+        callback : callable, optional
+            ``callback(iteration, losses)`` after every iteration: the iteration count so far (int, from 1)
+            and that iteration's losses (dict of float, :attr:`LOSS_NAMES`). A callback that returns True
+            stops training after that iteration, like the budget (the napari Train widget's live loss
+            readout and Stop button).
 
         Returns
         -------
         dict
             ``history`` (per-iteration losses), ``epochs`` (mean losses per epoch), ``stopped``
-            (``"epochs"``, ``"early_stop"`` or ``"max_minutes"``), ``minimum``, ``maximum``, ``seconds``.
+            (``"epochs"``, ``"early_stop"``, ``"max_minutes"`` or ``"callback"``), ``minimum``, ``maximum``,
+            ``seconds``.
 
         Raises
         ------
@@ -634,6 +640,9 @@ class Noise2AtomTrainer:
                 if run is not None:
                     run.pending.append((int(self.iteration.numpy()), losses))
                 bar.set_postfix(gan=f"{losses['gan']:.3f}", cycle=f"{losses['cycle']:.3f}", lfc=f"{losses['lfc']:.3f}")
+                if callback is not None and callback(int(self.iteration.numpy()), dict(losses)) is True:
+                    stopped = "callback"
+                    break
                 if max_minutes is not None and time.monotonic() - t0 > 60.0 * max_minutes:
                     stopped = "max_minutes"
                     break
@@ -645,7 +654,7 @@ class Noise2AtomTrainer:
                       + f" ({time.monotonic() - t0:.0f} s)")
             if run is not None:
                 run.save({"iterations": self.history, "epochs": per_epoch})
-            if stopped == "max_minutes":
+            if stopped in ("max_minutes", "callback"):
                 break
             if (c.early_stop_cycle is not None and c.early_stop_lfc is not None
                     and means["cycle"] < c.early_stop_cycle and means["lfc"] < c.early_stop_lfc):
