@@ -63,7 +63,8 @@ def _assert_same_but_restored(result, signal, expected):
     assert result.data.dtype == np.float32 and result.data.shape == signal.data.shape
     np.testing.assert_allclose(np.asarray(result.data), expected, rtol=0, atol=1e-5 * np.ptp(expected))
     metadata, original = result.metadata.as_dictionary(), signal.metadata.as_dictionary()
-    assert metadata["General"].pop("title") == "Restored " + original["General"].pop("title")
+    title = original["General"].pop("title")
+    assert metadata["General"].pop("title") == ("Restored " + title if title else "Restored")
     note = metadata["Signal"].pop("Restoration")
     assert metadata == original
     assert result.original_metadata.as_dictionary() == signal.original_metadata.as_dictionary()
@@ -123,6 +124,7 @@ def test_channels_axis_makes_a_navigation_axis_the_channels(model):
     signal = _series((2, 3, 20, 24), seed=3)  # [channel, time | H, W]
     channel = signal.axes_manager.navigation_axes[1]
     channel.name = "channel"
+    signal.metadata.General.title = ""
     assert channel.index_in_array == 0
     result = restore_signal(signal, model=dual, verbose=False, channels_axis="channel")
     expected = np.moveaxis(tfstem.restore(np.moveaxis(signal.data, 0, -1), model=dual, verbose=False), -1, 0)

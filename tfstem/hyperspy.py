@@ -13,7 +13,7 @@ offset, units, name, navigate flag, non-uniform axes too), and so are ``metadata
 ``original_metadata`` (deep copies: editing the result never touches the input). Then, as HyperSpy does
 for ``fft`` (title ``"FFT of ..."``, node ``metadata.Signal.FFT``):
 
-* ``metadata.General.title`` becomes ``"Restored <title>"``;
+* ``metadata.General.title`` becomes ``"Restored <title>"`` (``"Restored"`` for an untitled signal);
 * ``metadata.Signal.Restoration`` records ``package`` (``"tfstem"``), ``version``, ``model`` (the
   registry name, the path, or the class and name of a model object), the ``tile_size``,
   ``tile_overlap``, ``batch_size`` and ``channels_axis`` that were given (options left at their default
@@ -95,7 +95,8 @@ def _check_signal(signal):
             hint = ("a spectrum image cannot be restored as images; to restore its energy-filtered images, make "
                     "the two scan axes the signal axes with signal.as_signal2D((0, 1))")
         else:
-            hint = "choose the two image axes with signal.as_signal2D((x_axis, y_axis))"
+            hint = ("make two axes the image axes with signal.as_signal2D((x_axis, y_axis)), e.g. "
+                    "signal.as_signal2D((0, 1)) when the images are the last two axes of its data")
         raise ValueError(
             f"signal must be {_ACCEPTED}; received {_describe(signal)} (signal dimension "
             f"{manager.signal_dimension}): {hint}."
@@ -229,7 +230,7 @@ def restore_signal(signal, *, model=None, tile_size=None, tile_overlap=None, bat
     >>> series = hs.signals.Signal2D(np.random.poisson(5.0, (10, 256, 256)).astype("float32"))  # doctest: +SKIP
     >>> restored = tfstem.restore(series)  # doctest: +SKIP
     >>> restored.metadata.General.title, restored.metadata.Signal.Restoration.model  # doctest: +SKIP
-    ('Restored ', 'r_em/hrstem')
+    ('Restored', 'r_em/hrstem')
     """
     from tfstem import __version__
     from tfstem.restore import restore
@@ -254,7 +255,8 @@ def restore_signal(signal, *, model=None, tile_size=None, tile_overlap=None, bat
     result = signal._deepcopy_with_new_data(data)  # HyperSpy's own way to derive a signal (fft, map, ...)
     result.tmp_parameters = type(result.tmp_parameters)()
     metadata = result.metadata
-    metadata.General.title = RESTORED_TITLE_PREFIX + str(metadata.get_item("General.title", ""))
+    title = str(metadata.get_item("General.title", ""))
+    metadata.General.title = RESTORED_TITLE_PREFIX + title if title else RESTORED_TITLE_PREFIX.strip()
     note = {"package": "tfstem", "version": str(__version__), "model": _model_note(model)}
     given = dict(tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size, channels_axis=channels_axis)
     note.update({key: value for key, value in given.items() if value is not None})
