@@ -211,12 +211,13 @@ def _check_region(region, label):
                              "a constant first.")
 
 
-def _restore_split_tiles(region, mean, peak, rms, *, reference, plan, block_info=None):
+def _restore_split_tiles(region, indices, mean, peak, rms, *, reference, plan):
     """Restore one chunk of split frames from its halo ``region`` with the frame's global tile grid.
 
     Parameters
     ----------
     region : numpy.ndarray ``[n, rh, rw, C]``, the input over every tile that covers a pixel of the chunk.
+    indices : numpy.ndarray int64 ``[n]``, the frames' indices in the series (for error messages).
     mean, peak, rms : numpy.ndarray float64 ``[n, C]`` or None (a model that does not standardise).
     plan : dict
         ``ys``, ``xs``: tile starts relative to the region; ``tile``: ``(tile_h, tile_w)``; ``crop``:
@@ -229,8 +230,10 @@ def _restore_split_tiles(region, mean, peak, rms, *, reference, plan, block_info
     """
     from tfstem.restore import _check_restored, _predictor, blending_window
 
-    label = _frame_range(block_info)
+    label = f"frames {indices[0]} to {indices[-1]}"
     _check_region(region, label)
+    if mean is not None and not (np.isfinite(mean).all() and np.isfinite(rms).all()):
+        raise ValueError(f"{label}: image contains NaN or inf values; replace them (e.g. np.nan_to_num) first.")
     model = cached_model(reference)
     run = _predictor(model, plan["jit_compile"])
     tile_h, tile_w = plan["tile"]
@@ -256,15 +259,14 @@ def _restore_split_tiles(region, mean, peak, rms, *, reference, plan, block_info
         for (i, y, x), tile in zip(chunk, restored):
             accumulated[i, y: y + tile_h, x: x + tile_w] += tile * window
     out = (accumulated / weight)[:, top: top + height, left: left + width]
-    first = block_info[0]["array-location"][0][0] if block_info else 0
     if standardised:
         scale = (rms * peak / plan["target_std"])[:, None, None, :]
         values = out.astype(np.float64) * scale + mean[:, None, None, :]
         for i in range(n):
-            _check_restored(values[i], first + i, standardised=True)
+            _check_restored(values[i], int(indices[i]), standardised=True)
         return values.astype(np.float32)
     for i in range(n):
-        _check_restored(out[i], first + i, standardised=False)
+        _check_restored(out[i], int(indices[i]), standardised=False)
     return out
 
 
@@ -392,6 +394,7 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
         plan = dict(batch_size=batch_size or (8 if effective_tile <= 256 else 4), jit_compile=bool(jit_compile),
                     target_std=max(1.0, 10.0 * layer.std_floor / layer.std_multiplier) if layer else 1.0,
                     tile=(min(effective_tile, height), min(effective_tile, width)))
+        indices = da.arange(frames.shape[0], chunks=(frames.chunks[0],))
         ys = tile_starts(height, plan["tile"][0], overlap)
         xs = tile_starts(width, plan["tile"][1], overlap)
         rows = []
@@ -405,7 +408,7 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
                 region = frames[:, top:bottom, left:right].rechunk({1: bottom - top, 2: right - left})
                 block_plan = dict(plan, ys=[y - top for y in y_here], xs=[v - left for v in x_here],
                                   crop=(r0 - top, c0 - left, r1 - r0, c1 - c0))
-                arguments = [region, "nhwc"]
+                arguments = [region, "nhwc", indices, "n"]
                 for s in statistics:
                     arguments += [s, "nc"] if s is not None else [None, None]
                 row.append(da.blockwise(
