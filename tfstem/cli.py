@@ -39,12 +39,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+#: An input larger than this (bytes on disk) is restored by streaming (see ``_streaming``).
+LAZY_INPUT_BYTES = 2**30
+
+
 def _add_restore(subparsers):
-    p = subparsers.add_parser("restore", help="restore/denoise image files with a model")
+    p = subparsers.add_parser(
+        "restore", help="restore/denoise image files with a model",
+        epilog="Streaming (chunk by chunk, bounded memory, dask) is used when --lazy or --scheduler is given, "
+               "when an input or the output is a .zarr folder, or when an input is larger than 1 GiB; the "
+               "output is written under a temporary name and renamed when complete.")
     p.add_argument("inputs", nargs="+",
-                   help="input files (.tif, .png, .npy, .npz, .h5, .mrc, .dm3/.dm4/.emd/.ser)")
+                   help="input files (.tif, .png, .npy, .npz, .h5, .mrc, .dm3/.dm4/.emd/.ser) or .zarr folders")
     p.add_argument("-o", "--output", required=True,
-                   help="output file (one input) or folder (several inputs): .tif, .npy, .npz, .h5, .mrc, .emd, .hspy")
+                   help="output file (one input) or folder (several inputs): .tif, .npy, .npz, .h5, .mrc, .emd, "
+                        ".hspy, .zarr")
     p.add_argument("--model", default=None, help="model name (see `tfstem models`) or path; default r_em/hrstem")
     p.add_argument("--tile", "--tile-size", dest="tile_size", type=int, default=None,
                    help="tile side in pixels for large images (default: automatic)")
@@ -52,10 +61,15 @@ def _add_restore(subparsers):
     p.add_argument("--batch-size", type=int, default=None, help="tiles or frames per network call")
     p.add_argument("--channels-axis", type=int, default=None,
                    help="axis of the input that holds channels (e.g. 1 for a TCYX hyperstack); moved last")
-    p.add_argument("--format", choices=("tif", "npy", "npz", "h5", "mrc", "emd", "hspy"), default=None,
+    p.add_argument("--format", choices=("tif", "npy", "npz", "h5", "mrc", "emd", "hspy", "zarr"), default=None,
                    help="output format when --output is a folder (default: tif)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--lazy", action="store_true",
+                   help="stream chunk by chunk with dask (bounded memory; needs tfstem[dask])")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="send the work to a running dask.distributed scheduler (e.g. tcp://host:8786); implies "
+                        "--lazy; inputs and the model path must be readable by its workers")
     p.set_defaults(handler=_run_restore)
 
 
@@ -98,6 +112,8 @@ def _check_restore_plan(args):
 
 
 def _run_restore(args):
+    if _streaming(args):
+        return _run_restore_lazy(args)
     from tfstem import io as tio
 
     targets = _check_restore_plan(args)
@@ -115,6 +131,88 @@ def _run_restore(args):
         )
         tio.write_image(target, restored, pixel_size=image.pixel_size, unit=image.unit, force=args.force)
         print(f"{source} -> {target}")
+    return 0
+
+
+def _is_zarr(path) -> bool:
+    from pathlib import Path
+
+    return Path(path).suffix.lower() == ".zarr"
+
+
+def _streaming(args) -> bool:
+    """Stream with dask when asked (--lazy, --scheduler), for .zarr in or out, or for an input over 1 GiB."""
+    import os
+
+    if args.lazy or args.scheduler or args.format == "zarr" or _is_zarr(args.output):
+        return True
+    return any(_is_zarr(p) or (os.path.isfile(p) and os.path.getsize(p) > LAZY_INPUT_BYTES) for p in args.inputs)
+
+
+def _lazy_output_paths(args):
+    """As ``_output_paths``, with a ``.zarr`` folder as the output of one input (never a folder of outputs)."""
+    from pathlib import Path
+
+    output = Path(args.output)
+    if _is_zarr(output):
+        if len(args.inputs) > 1:
+            raise UserError(f"--output {output} names a .zarr store but {len(args.inputs)} inputs were given; "
+                            f"pass a folder (e.g. {output.with_suffix('')}/ with --format zarr) or one input.")
+        return [output]
+    return _output_paths(args.inputs, args.output, args.format)
+
+
+def _check_lazy_plan(args):
+    """Every check that needs no model, before any work, for the streaming path (``.zarr`` folders allowed)."""
+    from pathlib import Path
+
+    from tfstem import lazy_io, outputs
+
+    targets = _lazy_output_paths(args)
+    outputs.check_distinct_outputs(args.inputs, targets)
+    resolved_targets = {t.resolve() for t in targets}
+    for source in args.inputs:
+        lazy_io.check_readable(Path(source))
+        if Path(source).resolve() in resolved_targets:
+            raise UserError(f"--output {source} is also an input; write the restored image elsewhere.")
+    for target in targets:
+        lazy_io.check_writable(target, force=args.force, what="--output")
+    return targets
+
+
+def _dask_client(address):
+    """A ``distributed.Client`` connected to ``address``; one-line errors for a missing extra or no scheduler."""
+    try:
+        from distributed import Client
+    except ImportError as error:
+        raise ImportError("--scheduler needs dask.distributed: pip install 'tfstem[dask]'") from error
+    try:
+        return Client(address, timeout="10s", set_as_default=False)
+    except (OSError, ValueError, TypeError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise OSError(f"--scheduler {address}: cannot connect ({reason}).") from None
+
+
+def _run_restore_lazy(args):
+    """Stream each input chunk by chunk: lazy read, :func:`tfstem.lazy.restore_dask`, chunked atomic write."""
+    from tfstem import lazy_io
+    from tfstem.lazy import restore_dask
+
+    targets = _check_lazy_plan(args)
+    client = _dask_client(args.scheduler) if args.scheduler else None
+    try:
+        for source, target in zip(args.inputs, targets):
+            image = lazy_io.read_lazy(source, channels_axis=args.channels_axis)
+            lazy_io.check_writable(target, force=args.force, pixel_size=image.pixel_size, unit=image.unit,
+                                   shape=image.data.shape, what="--output")
+            restored = restore_dask(image.data, model=args.model, tile_size=args.tile_size,
+                                    tile_overlap=args.tile_overlap, batch_size=args.batch_size)
+            lazy_io.write_lazy(target, restored, pixel_size=image.pixel_size, unit=image.unit, force=args.force,
+                               progress=not args.quiet, client=client)
+            print(f"{source} -> {target}")
+    finally:
+        if client is not None:
+            client.close()
     return 0
 
 
