@@ -323,8 +323,8 @@ def test_bad_simulate_option(work, capsys, extra, text):
 
 
 @pytest.mark.parametrize("method, make, text", [
-    ("n2v", lambda d: _series(d, (0, 32, 32, 2)), "at least one frame"),
-    ("n2v", lambda d: _series(d, (32,)), "[N, H, W]"),
+    ("n2v", lambda d: _series(d, (0, 32, 32, 2)), "empty"),
+    ("n2v", lambda d: _series(d, (32,)), "1-D"),
     ("n2v", lambda d: _series(d, (4, 32, 32, 2), value=np.nan), "nan"),
     ("noise2atom", lambda d: _series(d, (0, 32, 32)), "empty"),
     ("noise2atom", lambda d: _series(d, (4, 32, 32), value=np.inf), "inf"),
