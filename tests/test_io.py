@@ -400,3 +400,18 @@ def test_check_writable_format_checks_shape_and_metadata():
         io.check_writable_format("a.tif", pixel_size=-1, unit="nm")
     with pytest.raises(ValueError, match=r"received shape \(8,\)"):
         io.check_writable_format("a.tif", shape=(8,))
+
+
+def test_hyperspy_spectra_and_non_square_pixels_are_refused(tmp_path):
+    hs = pytest.importorskip("hyperspy.api")
+    spectra = hs.signals.Signal1D(np.ones((4, 5, 30), np.float32))
+    spectra.axes_manager[-1].scale, spectra.axes_manager[-1].units = 0.1, "eV"
+    spectra.save(tmp_path / "spectra.hspy")
+    with pytest.raises(ValueError, match="spectra.hspy holds no image"):
+        io.read_image(tmp_path / "spectra.hspy")
+    oblong = hs.signals.Signal2D(np.ones((8, 10), np.float32))
+    for axis, scale in zip(oblong.axes_manager.signal_axes, (0.1, 0.2)):  # x then y
+        axis.scale, axis.units = scale, "nm"
+    oblong.save(tmp_path / "oblong.hspy")
+    with pytest.raises(ValueError, match="non-square pixels"):
+        io.read_image(tmp_path / "oblong.hspy")

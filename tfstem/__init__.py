@@ -33,7 +33,7 @@ _LAZY_ATTRIBUTES = {
 }
 _LAZY_MODULES = {
     "baselines", "cli", "export", "io", "losses", "metrics", "nets", "registry", "synth", "train",
-    "noise2atom", "n2v",
+    "noise2atom", "n2v", "outputs", "lazy", "hyperspy",
 }
 
 

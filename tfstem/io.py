@@ -396,17 +396,29 @@ def _rsciio_module(path, plugins):
 
 def _read_rsciio(path):
     signals = _rsciio_module(path, _RSCIIO_READERS).file_reader(str(path))
-    images = [s for s in signals if np.ndim(s["data"]) >= 2]
+    images = [s for s in signals if np.ndim(s["data"]) >= 2 and len(_signal_axes(s)) != 1]
     if not images:
-        raise ValueError(f"{path} holds no image (only spectra or metadata).")
+        raise ValueError(f"{path} holds no image (only spectra or metadata); tfstem restores 2-D signals.")
     signal = images[0]
-    all_axes = signal.get("axes", [])
-    axes = [a for a in all_axes if a.get("navigate") is False or len(all_axes) <= 2]
+    axes = _signal_axes(signal)
     pixel_size, unit = None, None
     if axes:
         unit = normalize_unit(axes[-1].get("units"))
         pixel_size = _positive_size(axes[-1].get("scale")) if unit else None
+        if pixel_size and len(axes) >= 2 and normalize_unit(axes[-2].get("units")) == unit:
+            other = _positive_size(axes[-2].get("scale"))
+            if other and not np.isclose(other, pixel_size, rtol=1e-6):
+                raise ValueError(f"{path} has non-square pixels ({other:g} x {pixel_size:g} {unit}, y x x); "
+                                 f"resample it to square pixels first.")
     return Image(np.asarray(signal["data"]), pixel_size, unit if pixel_size else None), None
+
+
+def _signal_axes(signal) -> list:
+    """The signal (not navigation) axes of a RosettaSciIO signal dict; all its axes when it has 2 or fewer."""
+    axes = signal.get("axes", [])
+    if len(axes) <= 2 and not any(a.get("navigate") is True for a in axes):
+        return list(axes)
+    return [a for a in axes if a.get("navigate") is False]
 
 
 _MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",)}

@@ -429,7 +429,9 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
         ``[H, W]``, ``[H, W, C]`` (C <= 4), ``[N, H, W]`` or ``[N, H, W, C]``; any real dtype (bool,
         integers up to 64 bits, float16 to float64), any H and W (odd sizes included); raw intensities in
         any units and at any scale, finite and within float32's range (+-3.4e38, the output's dtype).
-        Never modified.
+        Never modified. Also a ``dask.array`` (restored lazily chunk by chunk, see
+        :func:`tfstem.lazy.restore_dask`) or a HyperSpy ``Signal2D``/``LazySignal2D`` (a signal of the same
+        class with the same axes comes back, see :func:`tfstem.hyperspy.restore_signal`).
     model : str, path, keras.Model or callable, optional
         A registry name (default ``"r_em/hrstem"``, see :func:`tfstem.list_models`), a path to a
         ``.keras`` file or SavedModel, or a loaded model taking ``float32 [N, H, W, C]``.

@@ -311,10 +311,11 @@ def test_cli_run_folder_needs_resume_with_the_same_settings_or_force(frames, tmp
     assert main(common + [str(series), "--resume"]) == 0
     after = _hashes(out)
     assert all(after[name] == before[name] for name in ("config.json", "history.json", "checkpoints/checkpoint"))
-    # --force: a new run from iteration 0 (a resumed one would train only epoch 2: 2 iterations, not 4)
-    assert main(common + [str(series), "--force", "--seed", "1", "--epochs", "2"]) == 0
+    # --force: a new run from iteration 0 with the new seed (a resumed one would have nothing left to train)
+    assert main(common + [str(series), "--force", "--seed", "1"]) == 0
     assert json.loads((out / "config.json").read_text())["seed"] == 1
     history = json.loads((out / "history.json").read_text())
-    assert len(history["iterations"]["gan"]) == 2 * TINY["steps_per_epoch"]
-    assert sorted(p.name for p in (out / "checkpoints").glob("*.index")) == ["ckpt-2.index", "ckpt-4.index"]
+    assert len(history["iterations"]["gan"]) == TINY["steps_per_epoch"]
+    assert _hashes(out)["history.json"] != before["history.json"]
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.index")) == [f"ckpt-{TINY['steps_per_epoch']}.index"]
     assert not [p for p in out.rglob("*") if ".partial-" in p.name]
