@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test install install-test clean napari-system-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,24 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py -o demo_output --force
 
-test: $(VENV)/.installed-test
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS)
+# The napari plugin tests need an X display and Qt's X11 libraries: install them once when we are root on a
+# Debian/Ubuntu machine (skipped with a message otherwise; those tests then skip with the reason), and run
+# pytest under xvfb-run when there is no display.
+NAPARI_APT := xvfb xauth libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+              libxcb-render-util0 libxcb-xinerama0 libxcb-xinput0 libxcb-xfixes0 libxcb-shape0 libxcb-cursor0 \
+              libgl1 libegl1 libdbus-1-3 libfontconfig1
+
+napari-system-deps:
+	@if command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='$${Status}\n' $(NAPARI_APT) 2>/dev/null \
+	      | grep -c "ok installed" | grep -qx "$(words $(NAPARI_APT))"; then :; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make test: not root or no apt-get; the napari widget tests need: $(NAPARI_APT) (they skip without a display)"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NAPARI_APT) >/dev/null; fi
+
+test: $(VENV)/.installed-test napari-system-deps
+	@wrap=""; if [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null 2>&1; then wrap="xvfb-run -a -s '-screen 0 1920x1200x24'"; fi; \
+	  echo "TF_CPP_MIN_LOG_LEVEL=2 $$wrap $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS)"; \
+	  TF_CPP_MIN_LOG_LEVEL=2 $$wrap $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS)
 
 clean:
 	rm -rf demo_output build *.egg-info

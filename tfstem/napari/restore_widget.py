@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from magicgui import widgets
 
-from tfstem.napari import trained_models
+from tfstem.napari import import_tensorflow, trained_models
 
 __all__ = ["RestoreWidget", "layer_geometry", "stack_channels", "split_channels", "FRAMES_PER_CALL"]
 
@@ -77,6 +77,7 @@ def _restore_job(frames, model_ref, loaded: dict, tile_size):
     Every exception becomes ``{"error": message}`` so that the GUI shows a notification, not a traceback.
     """
     try:
+        import_tensorflow()  # before anything else imports it: see tfstem.napari.import_tensorflow
         import tfstem
 
         model = loaded.get(model_ref)
@@ -170,6 +171,11 @@ class RestoreWidget(widgets.Container):
 
     def _disconnect(self, *_):
         trained_models.on_change(self._on_trained, remove=True)
+
+    @property
+    def running(self) -> bool:
+        """Whether a restore job is under way (from :meth:`run` until its worker has finished)."""
+        return not self.run_button.enabled
 
     # ------------------------------------------------------------------ the job
     def run(self, *_):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from magicgui import widgets
 
-from tfstem.napari import trained_models
+from tfstem.napari import import_tensorflow, trained_models
 from tfstem.napari.restore_widget import _image_layers, stack_channels
 
 __all__ = ["TrainWidget", "METHODS", "DEFAULTS", "fit_patch_size", "train_job"]
@@ -82,6 +82,7 @@ def train_job(frames, method: str, settings: dict, *, updates: queue.Queue, stop
         when anything failed, so that the GUI shows a notification rather than a traceback.
     """
     try:
+        import_tensorflow()  # before anything else imports it: see tfstem.napari.import_tensorflow
         start = time.monotonic()
         options = dict(settings.get("options", {}))
         height, width = frames.shape[1:3]
@@ -165,7 +166,7 @@ class TrainWidget(widgets.Container):
         Every loss report of the last run, in order (the readout shows the latest).
     last_result : dict
         What :func:`train_job` returned for the last run.
-    options : dict
+    config_overrides : dict
         Extra config fields passed to the method's ``fit`` (empty in the GUI; scripts and tests may set
         e.g. ``steps_per_epoch``).
     """
@@ -178,7 +179,7 @@ class TrainWidget(widgets.Container):
         self.worker = None
         self.losses = []
         self.last_result = {}
-        self.options = {}
+        self.config_overrides = {}
         self._updates = queue.Queue()
         self._stop = threading.Event()
         self._started = None
@@ -221,6 +222,11 @@ class TrainWidget(widgets.Container):
         """``"n2v"`` or ``"noise2atom"``."""
         return METHODS[self.method.value]
 
+    @property
+    def running(self) -> bool:
+        """Whether training is under way (from :meth:`run` until its worker has finished)."""
+        return not self.train_button.enabled
+
     def _reset_layers(self, _event=None):
         self.image.reset_choices()
         self.second.reset_choices()
@@ -259,7 +265,7 @@ class TrainWidget(widgets.Container):
                   "layers": [layer.name] + ([second.name] if second is not None else [])}
         settings = dict(epochs=int(self.epochs.value), max_minutes=float(self.max_minutes.value),
                         features=int(self.features.value), patch_size=int(self.patch_size.value),
-                        options=dict(self.options))
+                        options=dict(self.config_overrides))
         self.losses, self.last_result = [], {}
         self._updates, self._stop = queue.Queue(), threading.Event()
         self.progress.value, self.readout.value = 0, ""

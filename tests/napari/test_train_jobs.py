@@ -1,0 +1,58 @@
+"""The Train widget's job without a viewer: Noise2Atom's per-iteration callback, Stop, and the saved model."""
+
+import json
+import queue
+import threading
+
+import numpy as np
+import pytest
+
+from tfstem.napari import trained_models
+from tfstem.napari.train_widget import fit_patch_size, format_losses, train_job
+
+
+def test_fit_patch_size():
+    assert fit_patch_size(256, 128, 140) == 128 and fit_patch_size(100, 512, 512) == 96
+    with pytest.raises(ValueError, match="too small"):
+        fit_patch_size(256, 40, 300, minimum=48)
+
+
+@pytest.mark.slow  # two Noise2Atom iterations still trace the whole WGAN schedule (~40-90 s on 2 busy cores)
+def test_noise2atom_job_reports_every_iteration_stops_and_saves(private_cache):
+    frames = np.random.default_rng(0).poisson(3.0, (3, 64, 64, 1)).astype(np.float32)
+    updates, stop = queue.Queue(), threading.Event()
+    seen = []
+
+    class StopAfterTwo(queue.Queue):  # the Stop button, pressed when the second loss arrives
+        def put(self, item, *args, **kwargs):
+            seen.append(item)
+            if len(seen) == 2:
+                stop.set()
+            super().put(item, *args, **kwargs)
+
+    updates = StopAfterTwo()
+    settings = dict(epochs=3, max_minutes=5.0, features=4, patch_size=64,
+                    options=dict(num_residual_blocks=0, critic_filters=(4, 4, 8, 8), steps_per_epoch=5,
+                                 batch_size=2, adversarial_warmup=0, critic_steps=1))
+    result = train_job(frames, "noise2atom", settings, updates=updates, stop=stop, source="my series",
+                       record={"pixel_size": 0.04, "unit": "nm"})
+    assert "error" not in result, result
+    assert [item[:2] for item in seen] == [("step", 1), ("step", 2)]
+    assert set(seen[0][2]) >= {"critic", "gan", "cycle", "lfc"} and all(np.isfinite(list(seen[1][2].values())))
+    assert result["stopped"] == "callback" and result["steps"] == 2
+    path = result["path"]
+    assert path.parent == trained_models.models_dir() and path.name.startswith("noise2atom_my_series_")
+    assert trained_models.list_trained_models() == [path]
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["method"] == "noise2atom" and record["pixel_size"] == 0.04 and record["channels"] == 1
+    assert format_losses(*seen[1]).startswith("step 2: ")
+
+
+def test_job_errors_are_one_line_results_not_exceptions(private_cache):
+    frames = np.zeros((2, 64, 64, 2), np.float32)
+    settings = dict(epochs=1, max_minutes=1.0, features=4, patch_size=64)
+    result = train_job(frames, "noise2atom", settings, updates=queue.Queue(), stop=threading.Event(), source="x")
+    assert "one channel" in result["error"] and "\n" not in result["error"]
+    result = train_job(frames[:, :12, :12], "n2v", settings, updates=queue.Queue(), stop=threading.Event(), source="x")
+    assert "too small" in result["error"]
+    assert trained_models.list_trained_models() == []
