@@ -39,9 +39,9 @@ napari-system-deps:
 	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NAPARI_APT) >/dev/null; fi
 
 test: $(VENV)/.installed-test napari-system-deps
-	@wrap=""; if [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null 2>&1; then wrap="xvfb-run -a -s '-screen 0 1920x1200x24'"; fi; \
-	  echo "TF_CPP_MIN_LOG_LEVEL=2 $$wrap $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS)"; \
-	  TF_CPP_MIN_LOG_LEVEL=2 $$wrap $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS)
+	@if [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null 2>&1; then set -x; \
+	  TF_CPP_MIN_LOG_LEVEL=2 xvfb-run -a -s "-screen 0 1920x1200x24" $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS); \
+	else set -x; TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS); fi
 
 clean:
 	rm -rf demo_output build *.egg-info
