@@ -31,14 +31,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-_TIMER = {"seconds": 0.0, "calls": 0}
-_TIMER_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------------------------------- memory
@@ -108,13 +105,25 @@ def run_memory(args) -> None:
 # ------------------------------------------------------------------------------------------- speed
 
 
-def _install_timer():
-    """Wrap tfstem.restore._predictor so that every network call adds to _TIMER (in this process)."""
-    import tfstem.restore as restore_module
+def _timer_state():
+    """The timer of this process, kept on the tfstem.restore module (these functions are shipped to workers)."""
+    import importlib
+    import threading
 
-    if getattr(restore_module._predictor, "_timed", False):
+    module = importlib.import_module("tfstem.restore")  # the module, not tfstem.restore the function
+    if not hasattr(module, "_benchmark_timer"):
+        module._benchmark_timer = {"seconds": 0.0, "calls": 0, "lock": threading.Lock()}
+    return module, module._benchmark_timer
+
+
+def _install_timer():
+    """Wrap tfstem.restore._predictor so that every network call adds to this process's timer."""
+    import time
+
+    module, timer = _timer_state()
+    if getattr(module._predictor, "_timed", False):
         return True
-    original = restore_module._predictor
+    original = module._predictor
 
     def predictor(model, jit_compile):
         run = original(model, jit_compile)
@@ -122,27 +131,29 @@ def _install_timer():
         def timed(batch):
             start = time.perf_counter()
             result = run(batch)
-            with _TIMER_LOCK:
-                _TIMER["seconds"] += time.perf_counter() - start
-                _TIMER["calls"] += 1
+            with timer["lock"]:
+                timer["seconds"] += time.perf_counter() - start
+                timer["calls"] += 1
             return result
 
         return timed
 
     predictor._timed = True
-    restore_module._predictor = predictor
+    module._predictor = predictor
     return True
 
 
 def _reset_timer():
-    with _TIMER_LOCK:
-        _TIMER.update(seconds=0.0, calls=0)
+    _, timer = _timer_state()
+    with timer["lock"]:
+        timer.update(seconds=0.0, calls=0)
     return True
 
 
 def _read_timer():
-    with _TIMER_LOCK:
-        return _TIMER["seconds"], _TIMER["calls"]
+    _, timer = _timer_state()
+    with timer["lock"]:
+        return timer["seconds"], timer["calls"]
 
 
 def _series(frames, size, per_chunk):
