@@ -235,19 +235,23 @@ def _read_tiff(path, da):
 def _read_rsciio(path, da):
     module = tio._rsciio_module(path, tio._RSCIIO_READERS)
     signals = module.file_reader(str(path), lazy=True)
-    images = [s for s in signals if np.ndim(s["data"]) >= 2]
+    # the rules of tfstem.io._read_rsciio (images only, square pixels), on the lazily read signal
+    images = [s for s in signals if np.ndim(s["data"]) >= 2 and len(tio._signal_axes(s)) != 1]
     if not images:
-        raise ValueError(f"{path} holds no image (only spectra or metadata).")
+        raise ValueError(f"{path} holds no image (only spectra or metadata); tfstem restores 2-D signals.")
     signal = images[0]
-    # the axes rule of tfstem.io._read_rsciio
-    all_axes = signal.get("axes", [])
-    axes = [a for a in all_axes if a.get("navigate") is False or len(all_axes) <= 2]
+    axes = tio._signal_axes(signal)
     pixel_size, unit = None, None
     if axes:
         unit = tio.normalize_unit(axes[-1].get("units"))
         pixel_size = tio._positive_size(axes[-1].get("scale")) if unit else None
+        if pixel_size and len(axes) >= 2 and tio.normalize_unit(axes[-2].get("units")) == unit:
+            other = tio._positive_size(axes[-2].get("scale"))
+            if other and not np.isclose(other, pixel_size, rtol=1e-6):
+                raise ValueError(f"{path} has non-square pixels ({other:g} x {pixel_size:g} {unit}, y x x); "
+                                 f"resample it to square pixels first.")
     data = signal["data"]
-    if not hasattr(data, "dask") and not hasattr(data, "chunks"):
+    if not hasattr(data, "dask"):
         data = da.from_array(np.asarray(data))
     return da.asarray(data), (pixel_size, unit if pixel_size else None), None
 
