@@ -36,6 +36,10 @@ threaded scheduler and on a cluster whose workers share the calling machine's ``
 on a multi-machine cluster pass a registry name or a path on storage every worker can read, otherwise the
 workers raise a ``FileNotFoundError`` that says so. Any other callable (e.g. a ``SavedModelRunner``) is
 embedded in the graph: fine on the threaded scheduler, pickled to each task on a distributed cluster.
+
+Within one process the network is called by one thread at a time (TensorFlow 2.21 crashed when two dask
+threads called one traced model at once); one call already uses every core, and the other threads keep
+reading, standardising and blending meanwhile. For more parallelism use more worker processes.
 """
 
 from __future__ import annotations
@@ -58,6 +62,10 @@ _MODELS_LOCK = threading.Lock()
 #: keras.Model objects already saved for workers: model -> reference (path of the temporary .keras file).
 _SAVED = weakref.WeakKeyDictionary()
 _TEMPORARY_DIR = None
+#: One network call at a time per process: TensorFlow 2.21 crashed (segmentation fault) when two dask threads
+#: called one traced model at once; a single call already uses every core (intra-op threads), so threads
+#: still overlap reading, standardisation and blending with it.
+_NETWORK_LOCK = threading.Lock()
 
 
 def _import_dask():
@@ -191,7 +199,8 @@ def _restore_whole_frames(block, reference, options, block_info=None):
 
     model = cached_model(reference)
     try:
-        return restore(block, model=model, verbose=False, **options)
+        with _NETWORK_LOCK:
+            return restore(block, model=model, verbose=False, **options)
     except ValueError as error:
         raise ValueError(f"{_frame_range(block_info)}: {error}") from None
 
@@ -235,7 +244,12 @@ def _restore_split_tiles(region, indices, mean, peak, rms, *, reference, plan):
     if mean is not None and not (np.isfinite(mean).all() and np.isfinite(rms).all()):
         raise ValueError(f"{label}: image contains NaN or inf values; replace them (e.g. np.nan_to_num) first.")
     model = cached_model(reference)
-    run = _predictor(model, plan["jit_compile"])
+    predict = _predictor(model, plan["jit_compile"])
+
+    def run(batch):
+        with _NETWORK_LOCK:
+            return predict(batch)
+
     tile_h, tile_w = plan["tile"]
     top, left, height, width = plan["crop"]
     standardised = mean is not None
