@@ -14,8 +14,8 @@ Two measurements, printed as tables:
             ``--frames`` frames of 256 x 256 (``--frames-per-chunk`` per task), after a warm-up that loads the
             model and traces the network in every worker. The per-task overhead is the worker time not spent
             in network calls, per task: ``(wall * workers - network seconds) / tasks``, where the network
-            seconds are summed by a timer around the network call in every worker (threads: workers = the
-            scheduler's threads).
+            seconds are summed by a timer around the network call in every worker (threads: workers = 1, since
+            tfstem.lazy makes one network call at a time per process).
 
 Usage::
 
@@ -183,7 +183,8 @@ def run_speed(args) -> None:
         tfstem.restore(series, model=model).compute()
         wall = time.perf_counter() - start
     network, _ = _read_timer()
-    rows.append((f"threads ({threads})", threads, wall, network))
+    # tfstem.lazy runs one network call at a time per process: the network's parallelism is 1 here
+    rows.append((f"threads ({threads}; network serialised)", 1, wall, network))
 
     # LocalCluster of 1 and 2 worker processes
     from distributed import Client, LocalCluster
