@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +25,6 @@ import pytest
 # EXPORT_TEST_MODEL_FOLDER is set and that folder holds a hidden (staging) entry.
 WAITING_LAYER = '''
 import os, time
-from pathlib import Path
 import keras
 
 @keras.saving.register_keras_serializable(package="export_interrupt_test")

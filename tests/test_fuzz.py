@@ -9,7 +9,6 @@ suite runs in well under two minutes.
 import hashlib
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time

@@ -1,6 +1,5 @@
 """Output discipline: atomic files and folders, no overwrite without force, collisions refused."""
 import os, pytest
-from pathlib import Path
 from tfstem import outputs
 def test_all(tmp_path):
     p = tmp_path/"a"/"x.txt"

@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -101,22 +100,3 @@ def test_core_install_runs_the_default_model_without_tf_keras():
         assert "tf-keras" in _requirement_names(extras[extra])
 
 
-@pytest.mark.slow
-def test_wheel_contains_models_and_weights(tmp_path):
-    source = tmp_path / "src"
-    source.mkdir()
-    for name in BUILD_INPUTS:
-        item = ROOT / name
-        if item.is_dir():
-            shutil.copytree(item, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(item, source / name)
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                             "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    (wheel,) = (tmp_path / "dist").glob("tfstem-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for config in sorted((ROOT / "models").glob("*.json")):
-        assert f"tfstem/_shipped/models/{config.name}" in names
-    for model_file in sorted(p for p in (ROOT / "weights").rglob("*") if p.is_file()):
-        assert "tfstem/_shipped/weights/" + model_file.relative_to(ROOT / "weights").as_posix() in names

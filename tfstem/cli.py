@@ -91,24 +91,34 @@ def _output_paths(inputs, output, fmt):
     return [output / (Path(p).stem + "_restored" + suffix) for p in inputs]
 
 
-def _check_restore_plan(args):
-    """Every check that needs no model, before any work: inputs readable, outputs distinct, new, writable."""
+def _check_sources_and_targets(args, targets, check_readable, check_target):
+    """Before any work: outputs distinct, no output that is also an input, inputs readable, targets writable."""
     from pathlib import Path
 
-    from tfstem import io as tio
     from tfstem import outputs
 
-    targets = _output_paths(args.inputs, args.output, args.format)
     outputs.check_distinct_outputs(args.inputs, targets)
     resolved_targets = {t.resolve() for t in targets}
     for source in args.inputs:
-        tio.check_readable(Path(source))
+        check_readable(Path(source))
         if Path(source).resolve() in resolved_targets:
             raise UserError(f"--output {source} is also an input; write the restored image elsewhere.")
     for target in targets:
+        check_target(target)
+    return targets
+
+
+def _check_restore_plan(args):
+    """Every check that needs no model, before any work: inputs readable, outputs distinct, new, writable."""
+    from tfstem import io as tio
+    from tfstem import outputs
+
+    def check_target(target):
         tio.check_writable_format(target)
         outputs.check_new_file(target, force=args.force, what="--output")
-    return targets
+
+    targets = _output_paths(args.inputs, args.output, args.format)
+    return _check_sources_and_targets(args, targets, tio.check_readable, check_target)
 
 
 def _run_restore(args):
@@ -164,20 +174,10 @@ def _lazy_output_paths(args):
 
 def _check_lazy_plan(args):
     """Every check that needs no model, before any work, for the streaming path (``.zarr`` folders allowed)."""
-    from pathlib import Path
+    from tfstem import lazy_io
 
-    from tfstem import lazy_io, outputs
-
-    targets = _lazy_output_paths(args)
-    outputs.check_distinct_outputs(args.inputs, targets)
-    resolved_targets = {t.resolve() for t in targets}
-    for source in args.inputs:
-        lazy_io.check_readable(Path(source))
-        if Path(source).resolve() in resolved_targets:
-            raise UserError(f"--output {source} is also an input; write the restored image elsewhere.")
-    for target in targets:
-        lazy_io.check_writable(target, force=args.force, what="--output")
-    return targets
+    return _check_sources_and_targets(args, _lazy_output_paths(args), lazy_io.check_readable,
+                                      lambda target: lazy_io.check_writable(target, force=args.force, what="--output"))
 
 
 def _dask_client(address):

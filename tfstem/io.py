@@ -253,9 +253,12 @@ def _tiff_pixel_size(page, imagej: dict, shaped: dict):
 
 
 def _restore_singleton_axes(data: np.ndarray, axes: str, recorded: str) -> np.ndarray:
-    """Give back the frames/channels axes of length 1 that TIFF squeezes away (``recorded`` by tfstem)."""
-    if "C" in axes:
-        data = move_channels_last(data, axes.index("C"))
+    """Give back the frames/channels axes of length 1 that TIFF squeezes away (``recorded`` by tfstem).
+
+    ``data`` is a NumPy or a dask array; the result is of the same kind.
+    """
+    if "C" in axes:  # np.moveaxis keeps a dask array lazy (lazy_io shares this function)
+        data = np.moveaxis(data, axes.index("C"), -1)
     present = "".join("T" if a in "TZIQ" else a for a in axes if a != "C") + ("C" if "C" in axes else "")
     if "T" in recorded and "T" not in present:
         data, present = data[None], "T" + present
@@ -334,19 +337,25 @@ def _size_from_keys(values: dict):
     return None, None
 
 
+def _h5_image(path, handle):
+    """The image dataset of an open HDF5 file and its ``(pixel_size, unit)`` (dataset or file attributes)."""
+    import h5py
+
+    datasets = {}
+    handle.visititems(lambda name, obj: datasets.__setitem__(name, obj.ndim)
+                      if isinstance(obj, h5py.Dataset) else None)
+    if not datasets:
+        raise ValueError(f"{path} holds no dataset.")
+    dataset = handle[_choose_array(path, list(datasets), datasets)]
+    size = _size_from_keys(dict(dataset.attrs))
+    return dataset, size if size[0] is not None else _size_from_keys(dict(handle.attrs))
+
+
 def _read_h5(path):
     import h5py
 
     with h5py.File(path, "r") as handle:
-        datasets = {}
-        handle.visititems(lambda name, obj: datasets.__setitem__(name, obj.ndim)
-                          if isinstance(obj, h5py.Dataset) else None)
-        if not datasets:
-            raise ValueError(f"{path} holds no dataset.")
-        dataset = handle[_choose_array(path, list(datasets), datasets)]
-        pixel_size, unit = _size_from_keys(dict(dataset.attrs))
-        if pixel_size is None:
-            pixel_size, unit = _size_from_keys(dict(handle.attrs))
+        dataset, (pixel_size, unit) = _h5_image(path, handle)
         return Image(np.asarray(dataset[()]), pixel_size, unit), None
 
 

@@ -185,17 +185,8 @@ def _read_h5(path, da):
     import h5py
 
     with h5py.File(path, "r") as handle:
-        datasets = {}
-        handle.visititems(lambda name, obj: datasets.__setitem__(name, obj.ndim)
-                          if isinstance(obj, h5py.Dataset) else None)
-        if not datasets:
-            raise ValueError(f"{path} holds no dataset.")
-        name = tio._choose_array(path, list(datasets), datasets)
-        dataset = handle[name]
-        size = tio._size_from_keys(dict(dataset.attrs))
-        if size[0] is None:
-            size = tio._size_from_keys(dict(handle.attrs))
-        shape, dtype = dataset.shape, dataset.dtype
+        dataset, size = tio._h5_image(path, handle)
+        name, shape, dtype = dataset.name.lstrip("/"), dataset.shape, dataset.dtype
     return _from_file(da, "h5", path, name, shape, dtype), size, None
 
 
@@ -218,16 +209,10 @@ def _read_tiff(path, da):
     data = _from_file(da, "tiff", path, None, shape, dtype)
     recorded = str(imagej.get("tfstem_axes", ""))
     if recorded in ("YX", "TYX", "YXC", "TYXC"):  # written by tfstem: give back its exact shape (lazily)
-        if "C" in axes:
-            data = da.moveaxis(data, axes.index("C"), -1)
-        present = "".join("T" if a in "TZIQ" else a for a in axes if a != "C") + ("C" if "C" in axes else "")
-        if "T" in recorded and "T" not in present:
-            data, present = data[None], "T" + present
-        if recorded.endswith("C") and "C" not in present:
-            data, present = data[..., None], present + "C"
-        if present != recorded:
-            raise ValueError(f"{path}: the TIFF records axes {recorded!r} but holds axes {axes!r}.")
-        return data, size, None
+        try:
+            return tio._restore_singleton_axes(data, axes, recorded), size, None
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
     hint = axes.index("C") if "C" in axes and len(shape) == len(axes) else None  # Fiji's TCYX, CYX
     return data, size, hint
 

@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 from magicgui import widgets
 
 from tfstem.napari import import_tensorflow, trained_models
