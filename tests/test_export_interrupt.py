@@ -25,6 +25,7 @@ import pytest
 # EXPORT_TEST_MODEL_FOLDER is set and that folder holds a hidden (staging) entry.
 WAITING_LAYER = '''
 import os, time
+from pathlib import Path
 import keras
 
 @keras.saving.register_keras_serializable(package="export_interrupt_test")
