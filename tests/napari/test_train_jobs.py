@@ -17,8 +17,19 @@ def test_fit_patch_size():
         fit_patch_size(256, 40, 300, minimum=48)
 
 
-@pytest.mark.slow  # two Noise2Atom iterations still trace the whole WGAN schedule (~40-90 s on 2 busy cores)
-def test_noise2atom_job_reports_every_iteration_stops_and_saves(private_cache):
+@pytest.fixture
+def eager():
+    """Run Noise2Atom's tf.functions eagerly: tracing its 8-pass schedule costs far more than 2 tiny iterations
+    (the job's plumbing is what is tested here; tests/train/test_noise2atom.py covers the traced schedule)."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+@pytest.mark.slow
+def test_noise2atom_job_reports_every_iteration_stops_and_saves(private_cache, eager):
     frames = np.random.default_rng(0).poisson(3.0, (3, 64, 64, 1)).astype(np.float32)
     updates, stop = queue.Queue(), threading.Event()
     seen = []
