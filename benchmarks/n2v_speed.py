@@ -4,7 +4,7 @@ Both sides run the paper's network size (depth-4 U-Net, 64 first-level features,
 and out) on the same frames (the shipped simulated video tiled to 512 x 512) on the same machine:
 
 * tfstem: the deployable Keras model (normalisation, padding inside) called through a
-  ``tf.function``; training = one step of masking (:func:`tfstem.train.n2v.mask_batch`) + forward
+  ``tf.function``; training = one step of masking (:func:`tfstem.n2v.training.mask_batch`) + forward
   + masked MSE + Adam update, also a ``tf.function``;
 * CAREamics (PyTorch; ``--peer-python`` points at a venv with ``careamics`` and ``torch``): the
   ``UNet`` of its ``N2VModule`` (``depth=4, num_channels_init=64, independent_channels=False``)
@@ -67,9 +67,9 @@ def run_ours(frames, args):
     import tensorflow as tf
 
     from tfstem import baselines
-    from tfstem.losses.n2v import masked_mse
-    from tfstem.nets.n2v_unet import build_n2v_unet
-    from tfstem.train.n2v import mask_batch, normalise_frames
+    from tfstem.n2v.losses import masked_mse
+    from tfstem.n2v.unet import build_n2v_unet
+    from tfstem.n2v.training import mask_batch, normalise_frames
 
     model = build_n2v_unet(channels=2, features=args.features, depth=args.depth)
     import tfstem
@@ -212,8 +212,8 @@ def run_mono_vs_dual(frames, dual_path, adf_path, bf_path):
     import keras
     import tensorflow as tf
 
-    import tfstem.losses.n2v  # noqa: F401  (models saved before commit "uncompiled copy" carry the loss)
-    import tfstem.nets.n2v_unet  # noqa: F401  (registers the custom layers)
+    import tfstem.n2v.losses  # noqa: F401  (models saved before commit "uncompiled copy" carry the loss)
+    import tfstem.n2v.unet  # noqa: F401  (registers the custom layers)
 
     def timed(path, channels):
         model = keras.models.load_model(path)

@@ -36,8 +36,8 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from tfstem.synth.atoms import clean_domain_dataset
-    from tfstem.train.noise2atom import Noise2AtomTrainer, load_config
+    from tfstem.noise2atom.clean_domain import clean_domain_dataset
+    from tfstem.noise2atom.training import Noise2AtomTrainer, load_config
 
     if args.eager:
         tf.config.run_functions_eagerly(True)

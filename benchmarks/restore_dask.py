@@ -42,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _tiny_model(folder: Path) -> Path:
-    from tfstem.nets.cgrdn import build_cgrdn
+    from tfstem.r_em.cgrdn import build_cgrdn
 
     path = folder / "tiny.keras"
     if not path.exists():

@@ -12,7 +12,7 @@ told otherwise:
   shared host it mostly measures load changes between the two runs).
 
 The first step of each run (tracing/compilation) is excluded. Data: ``tfstem.synth.pairs`` when installed,
-otherwise random crops of in-memory arrays (:func:`tfstem.train.cgrdn.array_pairs_dataset`).
+otherwise random crops of in-memory arrays (:func:`tfstem.r_em.training.array_pairs_dataset`).
 
     python benchmarks/train_throughput.py                      # full size, released preset (GAN off)
     python benchmarks/train_throughput.py --preset paper_gan   # with the critic and all losses
@@ -44,7 +44,7 @@ def _device_name():
 
 
 def _data(config, seed):
-    from tfstem.train.cgrdn import array_pairs_dataset
+    from tfstem.r_em.training import array_pairs_dataset
 
     try:
         from tfstem.synth import pairs
@@ -74,7 +74,7 @@ def main(argv=None):
 
     import tensorflow as tf
 
-    from tfstem.train.cgrdn import SMALL_GENERATOR, CGRDNTrainer, load_training_config
+    from tfstem.r_em.training import SMALL_GENERATOR, CGRDNTrainer, load_training_config
 
     overrides = dict(batch_size=args.batch_size, patch_size=args.patch_size, checkpoint_every=0, log_every=0,
                      image_every=0, jit_compile=args.xla, dtype_policy=args.mixed_precision)

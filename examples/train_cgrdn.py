@@ -1,6 +1,6 @@
 """Train a CGRDN restorer for HR-STEM with the r_em losses, then check it on held-out pairs.
 
-What it shows: building a :class:`tfstem.train.cgrdn.CGRDNTrainer` from the hrstem config
+What it shows: building a :class:`tfstem.r_em.training.CGRDNTrainer` from the hrstem config
 (``models/cgrdn_hrstem.json``; ``--preset released`` = the authors' L1 x 10, GAN off; ``paper_gan`` = the
 conditional relativistic patch critic and every loss of Eq. 14), training it on synthetic
 (distorted, clean) pairs, watching the pixel loss fall and the validation PSNR rise, and saving the
@@ -83,7 +83,7 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="write the summary figures to this JSON file")
     args = parser.parse_args(argv)
 
-    from tfstem.train.cgrdn import CGRDNTrainer, SMALL_GENERATOR, array_pairs_dataset, load_training_config
+    from tfstem.r_em.training import CGRDNTrainer, SMALL_GENERATOR, array_pairs_dataset, load_training_config
 
     generator = SMALL_GENERATOR if not args.quick else dict(features=8, growth=8, layers_per_rdb=2,
                                                             rdbs_per_grdb=1, grdbs=1)
@@ -97,7 +97,7 @@ def main(argv=None):
 
     try:
         from tfstem.synth import pairs as synth_pairs
-        from tfstem.train.cgrdn import SYNTH_INTENSITY_SCALE as scale  # clean max 1 -> counts, see its comment
+        from tfstem.r_em.training import SYNTH_INTENSITY_SCALE as scale  # clean max 1 -> counts, see its comment
 
         source = "tfstem.synth.pairs"
         held = next(iter(synth_pairs("hrstem", size=patch, batch_size=8, seed=12345)))

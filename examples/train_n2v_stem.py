@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 
 from tfstem import baselines, metrics  # noqa: E402
 from tfstem.paths import MODELS_DIR  # noqa: E402
-from tfstem.train.n2v import N2VConfig, train  # noqa: E402
+from tfstem.n2v.training import N2VConfig, train  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VIDEO = HERE / "data" / "n2v_dual_channel_video.npz"

@@ -48,7 +48,7 @@ def affine_psnr(reference, test):
 
 
 def read_series(path):
-    from tfstem.train.noise2atom import _read_series
+    from tfstem.noise2atom.training import _read_series
 
     return np.asarray(_read_series(path), np.float32)
 
@@ -90,7 +90,7 @@ def main(argv=None):
     import tifffile
 
     from tfstem import baselines, metrics
-    from tfstem.train.noise2atom import Noise2AtomTrainer, check_reverted_mapping, load_config
+    from tfstem.noise2atom.training import Noise2AtomTrainer, check_reverted_mapping, load_config
 
     series = read_series(args.series)
     truth_path = Path(args.series).with_name(Path(args.series).stem + "_truth.npz")

@@ -15,7 +15,7 @@ import pytest
 
 from tfstem import io
 from tfstem.cli import main
-from tfstem.nets.cgrdn import build_cgrdn
+from tfstem.r_em.cgrdn import build_cgrdn
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from tfstem.cli import main
 from tfstem.export import export_model
-from tfstem.nets.cgrdn import build_cgrdn
+from tfstem.r_em.cgrdn import build_cgrdn
 
 # Runs in a fresh interpreter in which `import tfstem` fails: only TensorFlow may be needed.
 LOADER = textwrap.dedent(

@@ -12,7 +12,7 @@ hs = pytest.importorskip("hyperspy.api")
 import tfstem  # noqa: E402
 from tfstem import io  # noqa: E402
 from tfstem.hyperspy import METADATA_NODE, restore_signal  # noqa: E402
-from tfstem.nets.cgrdn import build_cgrdn  # noqa: E402
+from tfstem.r_em.cgrdn import build_cgrdn  # noqa: E402
 
 TINY = dict(features=8, growth=4, layers_per_rdb=2, rdbs_per_grdb=1, grdbs=1)
 AXIS_FIELDS = ("name", "size", "scale", "offset", "units", "navigate")

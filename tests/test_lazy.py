@@ -8,7 +8,7 @@ da = pytest.importorskip("dask.array")
 import tfstem  # noqa: E402
 from tfstem import lazy  # noqa: E402
 from tfstem.metrics import psnr  # noqa: E402
-from tfstem.nets.cgrdn import build_cgrdn  # noqa: E402
+from tfstem.r_em.cgrdn import build_cgrdn  # noqa: E402
 
 
 @pytest.fixture(scope="module")

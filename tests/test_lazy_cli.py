@@ -9,7 +9,7 @@ zarr = pytest.importorskip("zarr")
 import tfstem  # noqa: E402
 from tfstem import io, lazy_io  # noqa: E402
 from tfstem.cli import main  # noqa: E402
-from tfstem.nets.cgrdn import build_cgrdn  # noqa: E402
+from tfstem.r_em.cgrdn import build_cgrdn  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfstem
-from tfstem.nets.cgrdn import build_cgrdn
+from tfstem.r_em.cgrdn import build_cgrdn
 from tfstem.restore import blending_window, restore, tile_starts
 
 TINY = dict(features=8, growth=4, layers_per_rdb=2, rdbs_per_grdb=1, grdbs=2)

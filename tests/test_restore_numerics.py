@@ -4,7 +4,7 @@ where its std floor does not bite, constant frames, and which models are standar
 import numpy as np
 import pytest
 
-from tfstem.nets.cgrdn import build_cgrdn
+from tfstem.r_em.cgrdn import build_cgrdn
 from tfstem.restore import restore, standardisation_layer
 
 TINY = dict(features=8, growth=4, layers_per_rdb=2, rdbs_per_grdb=1, grdbs=2)
@@ -45,7 +45,7 @@ def _raw_skip_model():
     """A CGRDN-like graph that also adds the raw image to its output: not affine-equivariant."""
     import keras
 
-    from tfstem.nets.layers import Destandardize, StandardizePerImage
+    from tfstem.layers import Destandardize, StandardizePerImage
 
     image = keras.Input((None, None, 1), name="image")
     x_n, mean, scale = StandardizePerImage()(image)
@@ -54,8 +54,8 @@ def _raw_skip_model():
 
 
 def test_standardised_models_are_recognised():
-    from tfstem.nets.n2v_unet import build_n2v_unet
-    from tfstem.nets.xception_unet import build_denoiser, build_xception_unet
+    from tfstem.n2v.unet import build_n2v_unet
+    from tfstem.noise2atom.xception_unet import build_denoiser, build_xception_unet
 
     assert standardisation_layer(build_cgrdn(**TINY)).std_floor == pytest.approx(0.1)
     assert standardisation_layer(build_n2v_unet(channels=2, features=8, depth=2)).std_multiplier == 5
@@ -191,7 +191,7 @@ def _amplifying_standardised_model(gain):
     """Standardise, multiply by ``gain``, de-standardise: affine-equivariant, overshoots the input's range."""
     import keras
 
-    from tfstem.nets.layers import Destandardize, StandardizePerImage
+    from tfstem.layers import Destandardize, StandardizePerImage
 
     image = keras.Input((None, None, 1), name="image")
     x_n, mean, scale = StandardizePerImage()(image)

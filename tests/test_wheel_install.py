@@ -210,7 +210,7 @@ def test_listed_models_load_and_restore(install):
     listing = install.run("tfstem", "models").stdout
     listed = [line.split()[0] for line in listing.splitlines() if line.strip()]
     assert {f"r_em/{m}" for m in ("hrstem", "lrstem", "hrtem", "lrtem", "hrsem", "lrsem")} <= set(listed)
-    # the six r_em models share one loader (tests/test_r_em.py checks all six against the authors' outputs):
+    # the six r_em models share one loader (tests/r_em/test_authors.py checks all six against the authors' outputs):
     # from the wheel, load one of them besides the default and every model shipped in weights/
     chosen = [name for name in listed if not name.startswith("r_em/")] + ["r_em/hrstem", "r_em/lrtem"]
     shapes = install.python_json(

@@ -4,7 +4,7 @@ Errors a user can fix (bad file, bad shape, unknown model, existing output) prin
 and exit with status 2.
 
 Method-specific sub-commands live beside their code: ``tfstem train METHOD`` calls
-``tfstem.train.<METHOD>.add_cli_arguments(parser)`` and ``run_cli(args)``; ``tfstem simulate`` calls
+the method module's ``add_cli_arguments(parser)`` and ``run_cli(args)``; ``tfstem simulate`` calls
 ``tfstem.synth.cli``; ``tfstem evaluate`` calls ``tfstem.evaluate``.
 """
 
@@ -18,9 +18,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 TRAINERS = {
-    "cgrdn": "tfstem.train.cgrdn",
-    "noise2atom": "tfstem.train.noise2atom",
-    "n2v": "tfstem.train.n2v",
+    "cgrdn": "tfstem.r_em.training",
+    "noise2atom": "tfstem.noise2atom.training",
+    "n2v": "tfstem.n2v.training",
 }
 PLUGIN_COMMANDS = {
     "simulate": ("tfstem.synth.cli", "write synthetic (distorted, clean) pairs to disk"),

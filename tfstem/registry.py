@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfstem.paths import WEIGHTS_DIR
-from tfstem.r_em import R_EM_MODELS
+from tfstem.r_em.authors import R_EM_MODELS
 
 __all__ = ["DEFAULT_MODEL", "list_models", "load_model", "SavedModelRunner"]
 
@@ -171,15 +171,17 @@ def _load_path(path: Path):
     raise ValueError(f"{path}: unsupported model file; pass a .keras file or a SavedModel directory.")
 
 
+#: The modules that define tfstem's networks and their custom layers (imported to register them).
+NETWORK_MODULES = ("tfstem.layers", "tfstem.r_em.cgrdn", "tfstem.r_em.patch_critic", "tfstem.noise2atom.xception_unet",
+                   "tfstem.noise2atom.wgan_critic", "tfstem.noise2atom.lowpass", "tfstem.n2v.unet")
+
+
 def _import_all_nets():
     """Import every tfstem network module so that their custom layers are registered for deserialisation."""
     import importlib
-    import pkgutil
 
-    import tfstem.nets
-
-    for module in pkgutil.iter_modules(tfstem.nets.__path__):
-        importlib.import_module(f"tfstem.nets.{module.name}")
+    for module in NETWORK_MODULES:
+        importlib.import_module(module)
 
 
 def load_model(name_or_path=DEFAULT_MODEL):
@@ -217,7 +219,7 @@ def load_model(name_or_path=DEFAULT_MODEL):
             f"{', '.join(list_models())}; or pass a path to a .keras file or SavedModel directory."
         )
     if text.startswith("r_em/"):
-        from tfstem.r_em import load_r_em_model
+        from tfstem.r_em.authors import load_r_em_model
 
         return load_r_em_model(text)
     shipped = _shipped_models()

@@ -187,7 +187,7 @@ def _key(tensor):
 
 
 def standardisation_layer(model):
-    """The :class:`~tfstem.nets.layers.StandardizePerImage` layer that makes ``model`` affine-equivariant, or None.
+    """The :class:`~tfstem.layers.StandardizePerImage` layer that makes ``model`` affine-equivariant, or None.
 
     A model qualifies when its graph is ``image -> PadToMultiple (mode mean, reflect or symmetric)* ->
     StandardizePerImage -> ... -> Destandardize (with the same mean and scale) -> CropToReference*`` and
@@ -201,7 +201,7 @@ def standardisation_layer(model):
 
         if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.outputs) != 1:
             return None
-        from tfstem.nets.layers import CropToReference, Destandardize, PadToMultiple, StandardizePerImage
+        from tfstem.layers import CropToReference, Destandardize, PadToMultiple, StandardizePerImage
 
         nodes = _graph_nodes(model)
         by_output = {_key(t): (op, node) for op, node in nodes.values() for t in node.output_tensors}

@@ -6,9 +6,9 @@ steps on a small synthetic input made here from a seed, with the smallest networ
 width, depth, patch/crop, batch and step counts shrunk; every option that defines the preset's method kept),
 through the Python API of the recorded commit:
 
-* CGRDN (r_em): :func:`tfstem.train.cgrdn.load_training_config` (presets ``released``, ``paper_gan`` of
-  ``models/cgrdn_hrstem.json``; ``--size small`` = ``SMALL_GENERATOR``), :class:`~tfstem.train.cgrdn.CGRDNTrainer`
-  fed by :func:`~tfstem.train.cgrdn.array_pairs_dataset`.
+* CGRDN (r_em): :func:`tfstem.r_em.training.load_training_config` (presets ``released``, ``paper_gan`` of
+  ``models/cgrdn_hrstem.json``; ``--size small`` = ``SMALL_GENERATOR``), :class:`~tfstem.r_em.training.CGRDNTrainer`
+  fed by :func:`~tfstem.r_em.training.array_pairs_dataset`.
 * N2V: :func:`tfstem.n2v.fit` with the ``config`` of ``models/n2v_stem.json`` (``paper``) and the
   ``CPU_PRESET`` / ``QUICK_PRESET`` of ``examples/train_n2v_stem.py``.
 * Noise2Atom: :func:`tfstem.noise2atom.fit` with every preset of ``models/noise2atom.json`` and the overrides
@@ -135,7 +135,7 @@ def _example_module(name):
 
 def cases() -> dict:
     """``{name: {"method", "preset", "source", "overrides", "note"}}`` in recording order."""
-    from tfstem.train.cgrdn import SMALL_GENERATOR
+    from tfstem.r_em.training import SMALL_GENERATOR
 
     n2v_example = _example_module("train_n2v_stem")
     out = {}
@@ -145,7 +145,7 @@ def cases() -> dict:
         out[f"cgrdn/{preset}+size_small"] = dict(
             method="cgrdn", preset=preset, source="models/cgrdn_hrstem.json + SMALL_GENERATOR (--size small)",
             overrides={**SMALL_GENERATOR, "critic_features": 8, **CGRDN_RUN},
-            note="the generator of --size small as is (tfstem.train.cgrdn.SMALL_GENERATOR)")
+            note="the generator of --size small as is (tfstem.r_em.training.SMALL_GENERATOR)")
     out["n2v/paper"] = dict(method="n2v", preset="paper", source="models/n2v_stem.json 'config'",
                             overrides=dict(N2V_TINY),
                             note="depth 4, 5x5 first kernel, mask spacing 24, radius 12, lr 1e-5, batch 12 kept")
@@ -176,7 +176,7 @@ def cases() -> dict:
 
 
 def run_cgrdn(preset, overrides):
-    from tfstem.train.cgrdn import CGRDNTrainer, array_pairs_dataset, load_training_config
+    from tfstem.r_em.training import CGRDNTrainer, array_pairs_dataset, load_training_config
 
     config = load_training_config("hrstem", preset, **overrides)
     trainer = CGRDNTrainer(config, verbose=False)  # seeds Keras with config.seed itself
@@ -212,11 +212,11 @@ def run_n2v(preset, overrides):
     import keras
 
     import tfstem.n2v
-    from tfstem.train.n2v import N2VConfig
+    from tfstem.n2v.training import N2VConfig
 
     base = N2VConfig.from_json(ROOT / "models" / "n2v_stem.json") if preset == "paper" else N2VConfig()
     config = dataclasses.replace(base, **overrides)
-    # tfstem.train.n2v.train does not seed the weights' initialisation: seed Keras here.
+    # tfstem.n2v.training.train does not seed the weights' initialisation: seed Keras here.
     keras.utils.set_random_seed(SEED)
     recorder = _BatchLosses()
     _, info = tfstem.n2v.fit(n2v_frames(), config=config, seed=SEED, verbose=False, return_info=True,
@@ -235,7 +235,7 @@ def run_n2v(preset, overrides):
 
 def run_noise2atom(preset, overrides):
     import tfstem.noise2atom
-    from tfstem.train.noise2atom import load_config
+    from tfstem.noise2atom.training import load_config
 
     model = tfstem.noise2atom.fit(noise2atom_frames(), epochs=1, seed=SEED, verbose=False, preset=preset,
                                   check_mapping=False, **overrides)  # Noise2AtomTrainer seeds Keras itself

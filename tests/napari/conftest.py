@@ -48,7 +48,7 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     """The smallest CGRDN (as in tests/test_cli_safety.py), saved as .keras."""
-    from tfstem.nets.cgrdn import build_cgrdn
+    from tfstem.r_em.cgrdn import build_cgrdn
 
     path = tmp_path_factory.mktemp("model") / "tiny_cgrdn.keras"
     build_cgrdn(features=8, growth=4, layers_per_rdb=2, rdbs_per_grdb=1, grdbs=1).save(path)

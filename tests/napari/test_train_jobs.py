@@ -20,7 +20,7 @@ def test_fit_patch_size():
 @pytest.fixture
 def eager():
     """Run Noise2Atom's tf.functions eagerly: tracing its 8-pass schedule costs far more than 2 tiny iterations
-    (the job's plumbing is what is tested here; tests/train/test_noise2atom.py covers the traced schedule)."""
+    (the job's plumbing is what is tested here; tests/noise2atom/test_training.py covers the traced schedule)."""
     import tensorflow as tf
 
     tf.config.run_functions_eagerly(True)

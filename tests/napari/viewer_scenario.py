@@ -49,7 +49,7 @@ def test_open_restore_train_screenshot(make_napari_viewer, qtbot, tmp_path, priv
     (layer,) = viewer.open(str(path), plugin="tfstem")
     viewer.screenshot(canvas_only=True, flash=False)  # OpenGL (Mesa's LLVM) is loaded from here on
     import_tensorflow()
-    from tfstem.nets.cgrdn import build_cgrdn
+    from tfstem.r_em.cgrdn import build_cgrdn
 
     tiny_model_path = tmp_path / "tiny_cgrdn.keras"  # the smallest CGRDN, as in tests/test_cli_safety.py
     build_cgrdn(features=8, growth=4, layers_per_rdb=2, rdbs_per_grdb=1, grdbs=1).save(tiny_model_path)

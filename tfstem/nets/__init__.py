@@ -1,1 +1,0 @@
-"""Keras 3 functional builders, one module per published network."""

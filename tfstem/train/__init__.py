@@ -1,1 +1,0 @@
-"""Trainers, one module per method (custom ``train_step`` / ``strategy.run`` loops)."""
