@@ -1,0 +1,103 @@
+"""``tfstem.fit(method, data, ...)``: train any method with one call, the same arguments for every method."""
+
+from __future__ import annotations
+
+import os
+
+from tfstem.config import default_preset, load_config, method_class, method_name
+from tfstem.training.loop import FitResult, prepare, train
+from tfstem.training.strategy import make_strategy
+
+__all__ = ["fit", "build_method"]
+
+
+def build_method(method: str, data=None, *, preset: str | None = None, config=None, seed: int | None = None,
+                 strategy=None, from_model=None, channels_axis: int | None = None, **overrides):
+    """The :class:`~tfstem.training.method.Method` of ``method`` built on ``data`` (see :func:`fit`)."""
+    name = method_name(method)
+    cls = method_class(name)
+    if config is None:
+        config = load_config(name, preset or default_preset(name), **overrides)
+    else:
+        if not isinstance(config, cls.config_class):
+            raise ValueError(f"config must be a {cls.config_class.__name__} for {name}; "
+                             f"received {type(config).__name__}.")
+        config = config.replace(**overrides) if overrides else config
+    if seed is not None:
+        config = config.replace(seed=int(seed))
+    if isinstance(data, (str, os.PathLike)):
+        data = cls.read_data(data, channels_axis=channels_axis)
+    kwargs = {"strategy": make_strategy(strategy)} if strategy is not None else {}
+    if from_model is not None:
+        kwargs["from_model"] = from_model
+    return cls(config, data, **kwargs)
+
+
+def fit(method: str, data=None, *, preset: str | None = None, output_dir=None, resume: bool = False,
+        force: bool = False, epochs: int | None = None, steps: int | None = None, max_minutes: float | None = None,
+        seed: int | None = None, strategy=None, export: bool = False, verbose: bool = True, callback=None,
+        config=None, from_model=None, channels_axis: int | None = None, **overrides) -> FitResult:
+    """Train ``method`` on ``data`` and return the deployable model with its history, config and run folder.
+
+    Parameters
+    ----------
+    method : {"r_em", "noise2atom", "n2v"}
+        The paper's method (``"cgrdn"`` is accepted for ``"r_em"``).
+    data : array_like or path-like or None
+        * ``"noise2atom"``: the noisy HAADF series, ``[T, H, W]`` (or ``[T, H, W, 1]``) raw counts;
+        * ``"n2v"``: the video, ``[N, H, W]`` or ``[N, H, W, C]`` (C = 2: ADF + BF) raw intensities;
+        * ``"r_em"``: ``(distorted, clean)`` pairs, float32 ``[N, H, W(, C)]`` each, or None: synthetic
+          pairs of the config's modality made on the fly by :mod:`tfstem.synth`.
+        A path is read by the method's reader (:func:`tfstem.io.read_series`; for r_em a ``.npz``/``.h5``
+        with arrays ``x`` and ``y`` or a ``tfstem simulate --format npy`` folder). Never modified.
+    preset : str, optional
+        A preset of ``models/<method>.json`` (``paper``, ``released``, ``cpu``, ``quick``); default
+        :func:`tfstem.config.default_preset` (``paper``).
+    output_dir : path-like, optional
+        The run folder (``config.json``, ``history.json``, ``checkpoints/``, ``logs/``, ``model.keras``,
+        ``serving/<v>/``); nothing is written without it.
+    resume, force : bool
+        Continue the matching run in ``output_dir`` / start afresh there. A folder holding a run needs one
+        of them (FileExistsError otherwise); resume is never silent.
+    epochs, steps : int, optional
+        Length of the run: ``epochs`` (default the config's) or ``steps`` in total.
+    max_minutes : float, optional
+        Wall-clock budget; the run stops cleanly after the step that crosses it.
+    seed : int, optional
+        Replaces the config's seed (weights, data order, masks, noise).
+    strategy : str or tf.distribute.Strategy, optional
+        ``"mirrored"``, ``"multiworker"`` (reads ``TF_CONFIG``) or a strategy (r_em only).
+    export : bool
+        Also write a TF Serving SavedModel to ``output_dir/serving/<version>/``.
+    verbose : bool
+        Progress bar and messages.
+    callback : callable, optional
+        ``callback(step, losses)`` after every step; returning True stops the run.
+    config : dataclass, optional
+        A full config of the method instead of ``preset`` (``**overrides`` still apply).
+    from_model : keras.Model or path-like, optional
+        A trained model of the same method to continue from (transfer training; n2v).
+    channels_axis : int, optional
+        With a path: the axis of the channels in the file if it is not the last.
+    **overrides
+        Options of the method's config (names as in ``models/<method>.json``), e.g. ``patch_size=64``.
+
+    Returns
+    -------
+    FitResult
+        ``model`` (deployable), ``history``, ``config``, ``run_folder``, ``stopped``, ``extra``.
+
+    Examples
+    --------
+    >>> result = tfstem.fit("n2v", "video.tif", preset="cpu", output_dir="runs/n2v")  # doctest: +SKIP
+    >>> clean = tfstem.restore(frames, model=result.model)                            # doctest: +SKIP
+    """
+    built = build_method(method, data, preset=preset, config=config, seed=seed, strategy=strategy,
+                         from_model=from_model, channels_axis=channels_axis, **overrides)
+    return train(built, output_dir=output_dir, resume=resume, force=force, epochs=epochs, steps=steps,
+                 max_minutes=max_minutes, verbose=verbose, callback=callback, export=export)
+
+
+def check_run_folder(method_object, output_dir, *, resume: bool, force: bool) -> None:
+    """The run-folder rule alone (read-only), for callers that want it before a long build."""
+    prepare(method_object, output_dir=output_dir, resume=resume, force=force)
