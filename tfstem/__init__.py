@@ -4,10 +4,11 @@ Public API::
 
     import tfstem
     clean = tfstem.restore(image)                 # r_em/hrstem CGRDN by default
+    result = tfstem.fit("n2v", frames)            # train any method: "r_em", "noise2atom", "n2v"
     model = tfstem.load_model("r_em/hrtem")      # a keras.Model, raw intensities in and out
     tfstem.list_models()                          # what can be loaded
 
-Sub-packages are imported on first use (``tfstem.synth``, ``tfstem.noise2atom``, ``tfstem.n2v``,
+Sub-packages are imported on first use (``tfstem.synth``, ``tfstem.r_em``, ``tfstem.noise2atom``, ``tfstem.n2v``,
 ``tfstem.metrics``, ``tfstem.baselines``) so that ``import tfstem`` stays light.
 """
 
@@ -25,15 +26,16 @@ from tfstem.restore import restore
 # TensorFlow's start-up lines (absl, oneDNN, CUDA probing) stay off the terminal; TFSTEM_VERBOSE=1 shows them.
 _quiet.install()
 
-__all__ = ["__version__", "restore", "load_model", "list_models"]
+__all__ = ["__version__", "restore", "fit", "load_model", "list_models"]
 
 _LAZY_ATTRIBUTES = {
     "load_model": ("tfstem.registry", "load_model"),
     "list_models": ("tfstem.registry", "list_models"),
+    "fit": ("tfstem.training.fit", "fit"),
 }
 _LAZY_MODULES = {
-    "baselines", "cli", "export", "io", "losses", "metrics", "nets", "registry", "synth", "train",
-    "noise2atom", "n2v", "outputs", "lazy", "hyperspy",
+    "baselines", "cli", "config", "export", "io", "layers", "metrics", "ops", "registry", "synth", "training",
+    "r_em", "noise2atom", "n2v", "outputs", "lazy", "hyperspy",
 }
 
 

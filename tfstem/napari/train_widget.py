@@ -26,11 +26,11 @@ __all__ = ["TrainWidget", "METHODS", "DEFAULTS", "fit_patch_size", "train_job"]
 
 #: Label in the method list -> method key.
 METHODS = {"Noise2Void (N2V2, dual-channel)": "n2v", "Noise2Atom": "noise2atom"}
-#: Widget defaults per method: the paper's epochs, width and patch (Noise2Atom: its ``cpu_budget`` preset).
+#: Widget defaults per method: the paper's epochs, width and patch (Noise2Atom: its ``cpu`` preset).
 DEFAULTS = {"n2v": dict(epochs=32, features=64, patch_size=256),
             "noise2atom": dict(epochs=100, features=16, patch_size=128)}
 #: Noise2Atom preset the widget trains with (the 30-minute CPU one; see ``models/noise2atom.json``).
-NOISE2ATOM_PRESET = "cpu_budget"
+NOISE2ATOM_PRESET = "cpu"
 #: How often the GUI reads the worker's loss queue, in milliseconds.
 POLL_MS = 200
 
@@ -125,7 +125,7 @@ def train_job(frames, method: str, settings: dict, *, updates: queue.Queue, stop
 
             model = tfstem.noise2atom.fit(
                 frames[..., 0], epochs=settings["epochs"], max_minutes=settings["max_minutes"], verbose=False,
-                preset=NOISE2ATOM_PRESET, callback=report, base_filters=settings["features"], crop_size=patch,
+                preset=NOISE2ATOM_PRESET, callback=report, features=settings["features"], patch_size=patch,
                 **options)
             result = model.training_result
             summary = dict(steps=len(result["history"]["cycle"]), stopped=result["stopped"])

@@ -33,7 +33,7 @@ KERNEL = 33  # paper: 33x33 kernel
 BORDER = 16  # released code empties a 16 px border
 
 
-def _check(min_sites, max_sites, min_atoms, max_atoms, min_variance, max_variance, site_pitch, crop_size, canvas_size):
+def _check(min_sites, max_sites, min_atoms, max_atoms, min_variance, max_variance, site_pitch, patch_size, canvas_size):
     if not 1 <= int(min_sites) <= int(max_sites):
         raise ValueError(f"need 1 <= min_sites <= max_sites; received {min_sites}, {max_sites}.")
     if not 1 <= int(min_atoms) <= int(max_atoms):
@@ -42,14 +42,14 @@ def _check(min_sites, max_sites, min_atoms, max_atoms, min_variance, max_varianc
         raise ValueError(f"need 0 < min_variance <= max_variance; received {min_variance}, {max_variance}.")
     if int(site_pitch) < 1:
         raise ValueError(f"site_pitch must be >= 1; received site_pitch={site_pitch}.")
-    if not 0 < int(crop_size) <= int(canvas_size) - 2 * BORDER:
-        raise ValueError(f"crop_size must be in (0, canvas_size - 32]; received crop_size={crop_size}, "
+    if not 0 < int(patch_size) <= int(canvas_size) - 2 * BORDER:
+        raise ValueError(f"patch_size must be in (0, canvas_size - 32]; received patch_size={patch_size}, "
                          f"canvas_size={canvas_size}.")
 
 
 def simulate_atom_image(seed, *, min_sites: int = 75, max_sites: int = 150, min_atoms: int = 1, max_atoms: int = 4,
                         min_variance: float = 1.0, max_variance: float = 10.0, site_pitch: int = 1,
-                        integer_variance: bool = False, canvas_size: int = CANVAS, crop_size: int = CROP,
+                        integer_variance: bool = False, canvas_size: int = CANVAS, patch_size: int = CROP,
                         kernel_size: int = KERNEL):
     """One unnormalised clean image (sum of Gaussian peaks of height 1 per atom).
 
@@ -65,12 +65,12 @@ def simulate_atom_image(seed, *, min_sites: int = 75, max_sites: int = 150, min_
         Variance (px^2) of the 33x33 Gaussian kernel, uniform in [1, 10] (paper).
     site_pitch, integer_variance
         Paper (1, False) or released code (8, True) reading; see the module docstring.
-    canvas_size, crop_size, kernel_size : int
+    canvas_size, patch_size, kernel_size : int
         256, 128, 33 in the paper.
 
     Returns
     -------
-    tf.Tensor, float32 ``[crop_size, crop_size, 1]``, values >= 0 in "atoms" (a lone 1-atom peak has height 1).
+    tf.Tensor, float32 ``[patch_size, patch_size, 1]``, values >= 0 in "atoms" (a lone 1-atom peak has height 1).
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 6)
     n = tf.random.stateless_uniform([], seeds[0], int(min_sites), int(max_sites) + 1, dtype=tf.int32)
@@ -95,8 +95,8 @@ def simulate_atom_image(seed, *, min_sites: int = 75, max_sites: int = 150, min_
     taps = tf.exp(-(r ** 2) / (2.0 * variance))
     image = tf.nn.conv2d(canvas[None, :, :, None], taps[:, None, None, None], strides=1, padding="SAME")
     image = tf.nn.conv2d(image, taps[None, :, None, None], strides=1, padding="SAME")[0]
-    start = (canvas_size - crop_size) // 2
-    return image[start:start + crop_size, start:start + crop_size, :]
+    start = (canvas_size - patch_size) // 2
+    return image[start:start + patch_size, start:start + patch_size, :]
 
 
 def simulate_atom_images(seed, count: int, **kwargs):
@@ -104,7 +104,7 @@ def simulate_atom_images(seed, count: int, **kwargs):
 
     Returns
     -------
-    tf.Tensor, float32 ``[count, crop_size, crop_size, 1]``
+    tf.Tensor, float32 ``[count, patch_size, patch_size, 1]``
     """
     seed = tf.convert_to_tensor([0, int(seed)] if isinstance(seed, int) else seed, tf.int32)
     dataset = tf.data.Dataset.range(int(count)).map(
@@ -147,13 +147,13 @@ def clean_domain_dataset(*, batch_size: int = 6, seed: int = 0, scale: float | N
     Returns
     -------
     tf.data.Dataset
-        Elements ``float32 [batch_size, crop_size, crop_size, 1]`` in [-1, 1] (or [0, 1]).
+        Elements ``float32 [batch_size, patch_size, patch_size, 1]`` in [-1, 1] (or [0, 1]).
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be positive; received batch_size={batch_size}.")
     _check(kwargs.get("min_sites", 75), kwargs.get("max_sites", 150), kwargs.get("min_atoms", 1),
            kwargs.get("max_atoms", 4), kwargs.get("min_variance", 1.0), kwargs.get("max_variance", 10.0),
-           kwargs.get("site_pitch", 1), kwargs.get("crop_size", CROP), kwargs.get("canvas_size", CANVAS))
+           kwargs.get("site_pitch", 1), kwargs.get("patch_size", CROP), kwargs.get("canvas_size", CANVAS))
     if scale is None:
         scale = joint_scale(seed, **kwargs)
     scale = float(scale)

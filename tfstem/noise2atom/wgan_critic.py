@@ -23,13 +23,13 @@ __all__ = ["CRITIC_GRIDS", "build_wgan_critic"]
 CRITIC_GRIDS = ("alternating", "even")
 
 
-def build_wgan_critic(*, crop_size: int = 128, filters: tuple = (64, 64, 128, 128), dropout: float = 0.25,
+def build_wgan_critic(*, patch_size: int = 128, filters: tuple = (64, 64, 128, 128), dropout: float = 0.25,
                       normalization: str = "instance", grid: str = "alternating", name: str = "critic") -> keras.Model:
     """Build the critic D.
 
     Parameters
     ----------
-    crop_size : int
+    patch_size : int
         Side of the square training crops (paper: 128); the dense layer fixes the input size. Must be a
         multiple of ``2 ** len(filters)``.
     filters : tuple of int
@@ -50,7 +50,7 @@ def build_wgan_critic(*, crop_size: int = 128, filters: tuple = (64, 64, 128, 12
     Returns
     -------
     keras.Model
-        Input ``float32 [N, crop_size, crop_size, 1]`` in [-1, 1]; output ``float32 [N, 1]``, unbounded
+        Input ``float32 [N, patch_size, patch_size, 1]`` in [-1, 1]; output ``float32 [N, 1]``, unbounded
         critic score (high = "clean atomic image").
 
     Raises
@@ -61,15 +61,15 @@ def build_wgan_critic(*, crop_size: int = 128, filters: tuple = (64, 64, 128, 12
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}; received normalization={normalization!r}.")
     factor = 2 ** len(filters)
-    if int(crop_size) < factor or int(crop_size) % factor:
+    if int(patch_size) < factor or int(patch_size) % factor:
         raise ValueError(
-            f"crop_size must be a positive multiple of {factor} for {len(filters)} modules; received crop_size={crop_size}."
+            f"patch_size must be a positive multiple of {factor} for {len(filters)} modules; received patch_size={patch_size}."
         )
     if grid not in CRITIC_GRIDS:
         raise ValueError(f"grid must be one of {CRITIC_GRIDS}; received grid={grid!r}.")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1); received dropout={dropout}.")
-    inputs = keras.Input(shape=(int(crop_size), int(crop_size), 1), name="image")
+    inputs = keras.Input(shape=(int(patch_size), int(patch_size), 1), name="image")
     x = inputs
     for i, f in enumerate(filters):
         module_grid = "odd" if grid == "alternating" and i % 2 else "even"

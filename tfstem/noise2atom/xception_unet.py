@@ -209,7 +209,7 @@ def _up_module(x, filters, normalization, name):
 
 def build_xception_unet(
     *,
-    base_filters: int = 64,
+    features: int = 64,
     num_residual_blocks: int = 16,
     full_resolution_kernels: tuple = (1, 3, 5, 7),
     low_resolution_kernels: tuple = (3, 5),
@@ -222,9 +222,9 @@ def build_xception_unet(
 
     Parameters
     ----------
-    base_filters : int
+    features : int
         Channels of the three upper levels (64 in the released code); the 1/8 level has
-        ``2 * base_filters`` and the residual trunk ``3 * base_filters`` (128 and 192). Must be divisible
+        ``2 * features`` and the residual trunk ``3 * features`` (128 and 192). Must be divisible
         by ``len(full_resolution_kernels)`` and ``len(low_resolution_kernels)``.
     num_residual_blocks : int
         Residual blocks ``x <- x + block(x)`` in the trunk after its first block (paper: 16).
@@ -258,9 +258,9 @@ def build_xception_unet(
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}; received normalization={normalization!r}.")
     if int(num_residual_blocks) < 0:
         raise ValueError(f"num_residual_blocks must be >= 0; received num_residual_blocks={num_residual_blocks}.")
-    if int(base_filters) < 1:
-        raise ValueError(f"base_filters must be positive; received base_filters={base_filters}.")
-    f1, f2, f3 = int(base_filters), 2 * int(base_filters), 3 * int(base_filters)
+    if int(features) < 1:
+        raise ValueError(f"features must be positive; received features={features}.")
+    f1, f2, f3 = int(features), 2 * int(features), 3 * int(features)
     full_k, low_k = tuple(full_resolution_kernels), tuple(low_resolution_kernels)
 
     inputs = keras.Input(shape=(None, None, 1), name="image")
