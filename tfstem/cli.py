@@ -3,8 +3,7 @@
 Errors a user can fix (bad file, bad shape, unknown model, existing output) print one line on stderr
 and exit with status 2.
 
-Method-specific sub-commands live beside their code: ``tfstem train METHOD`` calls
-the method module's ``add_cli_arguments(parser)`` and ``run_cli(args)``; ``tfstem simulate`` calls
+``tfstem train METHOD`` is :mod:`tfstem.training.cli` (the same flags for every method); ``tfstem simulate`` calls
 ``tfstem.synth.cli``; ``tfstem evaluate`` calls ``tfstem.evaluate``.
 """
 
@@ -17,11 +16,6 @@ import sys
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-TRAINERS = {
-    "cgrdn": "tfstem.r_em.training",
-    "noise2atom": "tfstem.noise2atom.training",
-    "n2v": "tfstem.n2v.training",
-}
 PLUGIN_COMMANDS = {
     "simulate": ("tfstem.synth.cli", "write synthetic (distorted, clean) pairs to disk"),
     "evaluate": ("tfstem.evaluate", "compare restorations with references (PSNR, SSIM, CSS)"),
@@ -269,11 +263,24 @@ def _unavailable(command, error):
 
 
 def _add_train(subparsers, load):
-    p = subparsers.add_parser("train", help="train a model: " + ", ".join(TRAINERS))
+    from tfstem.config import ALIASES, METHODS
+
+    p = subparsers.add_parser("train", help="train a model: " + ", ".join(METHODS))
     methods = p.add_subparsers(dest="method", metavar="METHOD")
     methods.required = True
-    for method, module_name in TRAINERS.items():
-        _add_module_command(methods, method, module_name, f"train {method}", load == method)
+    for method in (*METHODS, *ALIASES):
+        help_text = f"train {method}" if method in METHODS else f"same as `train {ALIASES[method]}`"
+        if load != method:  # keep `tfstem --help` and the other commands free of TensorFlow
+            sub = methods.add_parser(method, help=help_text, add_help=False)
+            sub.add_argument("rest", nargs=argparse.REMAINDER)
+            continue
+        try:
+            from tfstem.training.cli import add_arguments
+
+            add_arguments(methods.add_parser(method, help=help_text), method)
+        except ImportError as error:
+            methods.add_parser(method, help=help_text).set_defaults(
+                handler=lambda args, error=error: _unavailable(f"train {method}", error))
 
 
 def _add_plugins(subparsers, load):

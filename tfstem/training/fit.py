@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from tfstem.config import default_preset, load_config, method_class, method_name
-from tfstem.training.loop import FitResult, prepare, train
+from tfstem.training.loop import RUN_OUTPUTS, FitResult, train
+from tfstem.training.run_folder import prepare_run_folder
 from tfstem.training.strategy import make_strategy
 
 __all__ = ["fit", "build_method"]
@@ -92,12 +93,23 @@ def fit(method: str, data=None, *, preset: str | None = None, output_dir=None, r
     >>> result = tfstem.fit("n2v", "video.tif", preset="cpu", output_dir="runs/n2v")  # doctest: +SKIP
     >>> clean = tfstem.restore(frames, model=result.model)                            # doctest: +SKIP
     """
+    _check_folder_first(output_dir, resume=resume, force=force)
     built = build_method(method, data, preset=preset, config=config, seed=seed, strategy=strategy,
                          from_model=from_model, channels_axis=channels_axis, **overrides)
     return train(built, output_dir=output_dir, resume=resume, force=force, epochs=epochs, steps=steps,
                  max_minutes=max_minutes, verbose=verbose, callback=callback, export=export)
 
 
-def check_run_folder(method_object, output_dir, *, resume: bool, force: bool) -> None:
-    """The run-folder rule alone (read-only), for callers that want it before a long build."""
-    prepare(method_object, output_dir=output_dir, resume=resume, force=force)
+def _check_folder_first(output_dir, *, resume: bool, force: bool) -> None:
+    """The part of the run-folder rule that needs no network: an earlier run without resume or force, both
+    flags, a file or an unwritable folder fail before anything is built (the full rule, which compares the
+    saved config, runs again in :func:`~tfstem.training.loop.train`)."""
+    if output_dir is None:
+        if resume:
+            raise ValueError("resume needs output_dir (the folder of the run to continue).")
+        return
+    if not resume:
+        prepare_run_folder(output_dir, {}, resume=False, force=force, outputs=RUN_OUTPUTS, record_file="config.json",
+                           what="output_dir")
+    elif force:
+        raise ValueError("pass --resume (continue the run) or --force (start afresh), not both.")
