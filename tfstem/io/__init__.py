@@ -40,11 +40,17 @@ shapes, ``C = 1`` included; ImageJ/Fiji hyperstacks (``TCYX``, ``CYX``, ``ZCYX``
 MRC, ``.emd`` and ``.hspy`` hold ``[H, W]`` and ``[N, H, W]``: a single channel is written without its
 channel axis, several are refused.
 
+Series
+------
+:func:`read_series` reads the series a trainer or a command takes (``[N, H, W]`` or ``[N, H, W, C]``, as
+stored) and :func:`as_series` is the one validator of frames and series: every user of a series calls it.
+
 Modules
 -------
 :mod:`~tfstem.io.readers` (:func:`read_image`), :mod:`~tfstem.io.writers` (:func:`write_image`),
 :mod:`~tfstem.io.tiff` (TIFF both ways), :mod:`~tfstem.io.units` (units and pixel sizes),
-:mod:`~tfstem.io.image` (:class:`Image`, shapes), :mod:`~tfstem.io.formats` (suffixes).
+:mod:`~tfstem.io.image` (:class:`Image`, shapes), :mod:`~tfstem.io.formats` (suffixes),
+:mod:`~tfstem.io.series` (series).
 """
 
 from __future__ import annotations
@@ -52,9 +58,10 @@ from __future__ import annotations
 from tfstem.io.formats import IMAGE_ARRAY_NAMES, READ_FORMATS, WRITE_FORMATS
 from tfstem.io.image import Image, move_channels_last
 from tfstem.io.readers import check_readable, read_image
+from tfstem.io.series import as_series, read_series
 from tfstem.io.units import LENGTH_UNITS, convert_length, normalize_unit
 from tfstem.io.writers import check_writable_format, write_image
 
 __all__ = ["Image", "read_image", "write_image", "READ_FORMATS", "WRITE_FORMATS", "check_readable",
            "check_writable_format", "move_channels_last", "normalize_unit", "convert_length", "LENGTH_UNITS",
-           "IMAGE_ARRAY_NAMES"]
+           "IMAGE_ARRAY_NAMES", "read_series", "as_series"]
