@@ -423,7 +423,7 @@ def write_lazy(path, data, *, pixel_size=None, unit=None, force: bool = False, p
     da = _import_dask()
     from tqdm.auto import tqdm
 
-    from tfstem.restore import _ElapsedTicker
+    from tfstem.progress import ElapsedTicker
 
     path = Path(path)
     data = data if hasattr(data, "dask") else da.asarray(data)
@@ -438,7 +438,7 @@ def write_lazy(path, data, *, pixel_size=None, unit=None, force: bool = False, p
     total = data.shape[0] if axes.startswith("T") else 1
     chunks = tuple(c[0] for c in data.chunks)
     bar = tqdm(total=total, unit="frame", desc="restore", disable=not progress, leave=False)
-    with bar, _ElapsedTicker(bar):
+    with bar, ElapsedTicker(bar):
         if suffix == ".zarr":
             with outputs.atomic_directory(path, force=force) as staging:
                 target = _ZarrTarget(staging, data.shape, chunks, data.dtype, pixel_size, unit)

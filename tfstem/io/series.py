@@ -166,8 +166,9 @@ def series_view(data, *, channels: int | None = None, min_size=None, name: str =
         min_height, min_width = _frame_size(min_size)
         height, width = array.shape[1:3]
         if height < min_height or width < min_width:
-            raise ValueError(f"{name} of {height}x{width} px {_verb(name, 'is', 'are')} smaller than {min_height}x{min_width} px "
-                             f"(min_size={min_size!r}); pass larger frames or ask for a smaller size.")
+            raise ValueError(f"{name} of {height}x{width} px {_verb(name, 'is', 'are')} smaller than "
+                             f"{min_height}x{min_width} px (min_size={min_size!r}); pass larger frames or ask for a "
+                             f"smaller size.")
     return array
 
 
