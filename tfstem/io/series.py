@@ -109,8 +109,8 @@ def check_values(array: np.ndarray, *, name: str = "image", float32_range: bool 
         finite = np.isfinite(array)
         if not finite.all():
             bad = int(array.size - np.count_nonzero(finite))
-            raise ValueError(f"{name} {_verb(name, 'contains', 'contain')} {bad} NaN or inf values; replace them (e.g. np.nan_to_num) "
-                             f"first.")
+            raise ValueError(f"{name} {_verb(name, 'contains', 'contain')} {bad} NaN or inf values; replace them "
+                             f"(e.g. np.nan_to_num) first.")
     if float32_range and array.dtype.kind == "f" and array.dtype.itemsize > 4:  # no integer reaches 3.4e38
         peak = max(abs(float(array.max())), abs(float(array.min())))
         if peak > FLOAT32_MAX:
