@@ -29,7 +29,7 @@ def test_as_series_never_modifies_nor_shares_the_callers_array():
     out += 1
     np.testing.assert_array_equal(data, before)
     assert not np.shares_memory(out, data)
-    view = series.series_view(data)  # the view keeps the caller's dtype and memory
+    view = io.series_view(data)  # the view keeps the caller's dtype and memory
     assert view.dtype == np.float32 and np.shares_memory(view, data)
 
 
@@ -62,7 +62,7 @@ def test_as_series_channels():
     assert io.as_series(np.ones((2, 8, 8, 2)), channels=2).shape == (2, 8, 8, 2)
     with pytest.raises(ValueError, match=r"must have 1 channel\(s\); received 3 .*pass \[N, H, W\] or \[N, H, W, 1\]"):
         io.as_series(np.ones((2, 8, 8, 3)), channels=1)
-    with pytest.raises(ValueError, match=r"must have 2 channel\(s\); received 1 .*pass \[N, H, W, 2\]"):
+    with pytest.raises(ValueError, match=r"must have 2 channel\(s\); received 1 on the channels axis .*\[N, H, W, 2\]"):
         io.as_series(np.ones((2, 8, 8)), channels=2)
 
 

@@ -43,7 +43,9 @@ channel axis, several are refused.
 Series
 ------
 :func:`read_series` reads the series a trainer or a command takes (``[N, H, W]`` or ``[N, H, W, C]``, as
-stored) and :func:`as_series` is the one validator of frames and series: every user of a series calls it.
+stored) and :func:`as_series` is the one validator of frames and series (float32 ``[N, H, W, C]``): every
+user of a series calls it, or :func:`series_view` (the same checks, a view in the caller's dtype) when it
+computes in float64.
 
 Modules
 -------
@@ -58,10 +60,10 @@ from __future__ import annotations
 from tfstem.io.formats import IMAGE_ARRAY_NAMES, READ_FORMATS, WRITE_FORMATS
 from tfstem.io.image import Image, move_channels_last
 from tfstem.io.readers import check_readable, read_image
-from tfstem.io.series import as_series, read_series
+from tfstem.io.series import as_series, read_series, series_view
 from tfstem.io.units import LENGTH_UNITS, convert_length, normalize_unit
 from tfstem.io.writers import check_writable_format, write_image
 
 __all__ = ["Image", "read_image", "write_image", "READ_FORMATS", "WRITE_FORMATS", "check_readable",
            "check_writable_format", "move_channels_last", "normalize_unit", "convert_length", "LENGTH_UNITS",
-           "IMAGE_ARRAY_NAMES", "read_series", "as_series"]
+           "IMAGE_ARRAY_NAMES", "read_series", "as_series", "series_view"]

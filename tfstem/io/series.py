@@ -160,8 +160,8 @@ def series_view(data, *, channels: int | None = None, min_size=None, name: str =
     check_values(original, name=name, float32_range=False)
     if channels is not None and array.shape[-1] != channels:
         accepted = "[N, H, W] or [N, H, W, 1]" if channels == 1 else f"[N, H, W, {channels}]"
-        raise ValueError(f"{name} must have {channels} channel(s); received {array.shape[-1]} (shape {shape}, read "
-                         f"as [N, H, W, C] = {list(array.shape)}); pass {accepted}.")
+        raise ValueError(f"{name} must have {channels} channel(s); received {array.shape[-1]} on the channels axis "
+                         f"(shape {shape}, read as [N, H, W, C] = {list(array.shape)}); pass {accepted}.")
     if min_size is not None:
         min_height, min_width = _frame_size(min_size)
         height, width = array.shape[1:3]
