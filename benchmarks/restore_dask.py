@@ -117,13 +117,13 @@ def _timer_state():
 
 
 def _install_timer():
-    """Wrap tfstem.restore._predictor so that every network call adds to this process's timer."""
+    """Wrap tfstem.restore.predictor so that every network call adds to this process's timer."""
     import time
 
     module, timer = _timer_state()
-    if getattr(module._predictor, "_timed", False):
+    if getattr(module.predictor, "_timed", False):
         return True
-    original = module._predictor
+    original = module.predictor
 
     def predictor(model, jit_compile):
         run = original(model, jit_compile)
@@ -139,7 +139,7 @@ def _install_timer():
         return timed
 
     predictor._timed = True
-    module._predictor = predictor
+    module.predictor = predictor
     return True
 
 

@@ -148,6 +148,8 @@ def test_channels_axis_makes_a_navigation_axis_the_channels(model):
     (lambda: hs.signals.ComplexSignal2D(np.ones((8, 8), np.complex64)), r"complex ComplexSignal2D.*signal.amplitude"),
     (lambda: hs.signals.Signal2D(np.ones((8, 8), np.float32)).as_lazy().fft(), r"complex .*ComplexSignal2D"),
     (lambda: np.ones((8, 8)).tolist(), r"received list"),
+    (lambda: hs.signals.Signal2D(np.full((8, 8), "a")),
+     r"Signal2D with axes \(\|8, 8\): its data must hold real numbers; received dtype <U1"),
 ])
 def test_bad_signals_are_refused_in_one_line(model, make, match):
     with pytest.raises(ValueError, match=match) as error:

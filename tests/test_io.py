@@ -388,7 +388,9 @@ def test_an_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
         tmp.write_bytes(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(io._WRITERS, ".npy", interrupted)
+    from tfstem.io import writers
+
+    monkeypatch.setitem(writers.WRITERS, ".npy", interrupted)
     with pytest.raises(KeyboardInterrupt):
         io.write_image(tmp_path / "a.npy", np.ones((4, 4)))
     assert list(tmp_path.iterdir()) == []

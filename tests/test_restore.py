@@ -227,7 +227,7 @@ def test_the_bar_is_refreshed_while_one_long_network_call_runs(monkeypatch, caps
 
     import tqdm.std
 
-    module = importlib.import_module("tfstem.restore")
+    progress = importlib.import_module("tfstem.progress")
     refreshes = []
     original = tqdm.std.tqdm.refresh
 
@@ -236,7 +236,7 @@ def test_the_bar_is_refreshed_while_one_long_network_call_runs(monkeypatch, caps
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(tqdm.std.tqdm, "refresh", counting_refresh)
-    monkeypatch.setattr(module, "PROGRESS_REFRESH_SECONDS", 0.01)
+    monkeypatch.setattr(progress, "PROGRESS_REFRESH_SECONDS", 0.01)
     ticked = threading.Event()
 
     def slow_network(batch):  # returns only once the bar has been redrawn from the ticker thread

@@ -18,11 +18,10 @@ import json
 import numpy as np
 
 from tfstem import metrics
+from tfstem.io.image import MAX_CHANNELS  # a last axis this short is read as channels, not as image width
+from tfstem.io.series import check_real_dtype, check_values
 
 __all__ = ["evaluate", "as_frames", "add_cli_arguments", "run_cli"]
-
-#: A last axis this short is read as channels, not as image width.
-MAX_CHANNELS = 4
 
 
 def _select_channel(array, channel, name):
@@ -57,11 +56,7 @@ def as_frames(array, *, channel: int | None = None, name: str = "image") -> np.n
         ``channel``, or ``channel`` out of range.
     """
     array = np.asarray(array)
-    if np.iscomplexobj(array) or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ValueError(f"{name} must hold real numbers; received dtype {array.dtype}"
-                         + (" (pass np.abs or the real part)." if np.iscomplexobj(array) else "."))
-    if array.size == 0:
-        raise ValueError(f"{name} holds no pixels (shape {array.shape}).")
+    check_real_dtype(array.dtype, name=name)  # the checks of tfstem.io.as_series; the shapes are evaluate's own
     if array.ndim == 4 or (array.ndim == 3 and array.shape[-1] <= MAX_CHANNELS < array.shape[0]):
         if array.ndim == 4 and array.shape[-1] > MAX_CHANNELS:
             raise ValueError(f"{name} has shape {array.shape}; evaluate takes [H, W], [N, H, W] or channel-last "
@@ -71,10 +66,7 @@ def as_frames(array, *, channel: int | None = None, name: str = "image") -> np.n
         raise ValueError(f"channel={channel} given but {name} of shape {array.shape} has no channel axis.")
     if array.ndim not in (2, 3):
         raise ValueError(f"{name} has shape {array.shape}; evaluate takes [H, W] or [N, H, W] images.")
-    finite = np.isfinite(array)
-    if not finite.all():
-        raise ValueError(f"{name} contains {int(array.size - finite.sum())} NaN or inf values; its figures would "
-                         f"be NaN.")
+    check_values(array, name=name, float32_range=False)  # empty, NaN or inf; scored in float64
     array = array.astype(np.float64)
     return array[None] if array.ndim == 2 else array
 

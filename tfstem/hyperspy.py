@@ -56,6 +56,8 @@ from datetime import datetime
 
 import numpy as np
 
+from tfstem.io.series import check_real_dtype
+
 __all__ = ["restore_signal", "RESTORED_TITLE_PREFIX", "METADATA_NODE"]
 
 #: ``metadata.General.title`` of a restored signal is this prefix followed by the input's title.
@@ -112,6 +114,10 @@ def _check_signal(signal):
             f"signal must be {_ACCEPTED}; received a complex {_describe(signal)} (dtype {dtype}): pass real "
             "intensities, e.g. signal.amplitude or signal.real."
         )
+    try:  # the dtype rule of every series (tfstem.io.series): real numbers
+        check_real_dtype(dtype, name="its data")
+    except ValueError as error:
+        raise ValueError(f"signal must be {_ACCEPTED}; received {_describe(signal)}: {error}") from None
     ndim = len(signal.data.shape)
     # HyperSpy keeps the signal axes last in the data array ([..., y, x]); checked, since everything
     # below relies on it
@@ -160,7 +166,10 @@ def _model_note(model) -> str:
 
 
 def _as_frames(data, channel_position):
-    """``data`` ``[..., H, W]`` (NumPy or dask) as ``[N, H, W, C]`` and the function that puts it back."""
+    """``data`` ``[..., H, W]`` (NumPy or dask) as ``[N, H, W, C]`` and the function that puts it back.
+
+    Only the layout: the frames' values are checked by :func:`tfstem.restore` (:func:`tfstem.io.series.frames_view`).
+    """
     import_module = np
     if not isinstance(data, np.ndarray):
         import dask.array as import_module  # a lazy signal's data

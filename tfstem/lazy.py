@@ -13,7 +13,7 @@ How each chunk is restored
   frame) but split along H or W are first rechunked to whole frames (the network needs the whole frame),
   and the result is rechunked back to the input's chunks.
 * **Tiled frames split along H or W**: every chunk is restored with the *global* tile grid of the frame (the
-  tiles :func:`tfstem.restore` would cut, :func:`~tfstem.restore.tile_starts`) and the same Butterworth
+  tiles :func:`tfstem.restore` would cut, :func:`~tfstem.tiling.tile_starts`) and the same Butterworth
   blending window. A chunk reads the input around it out to the farthest tile that covers one of its pixels
   (a halo of at most one tile), restores those tiles and blends them exactly as the in-memory tiling does,
   then keeps its own pixels. A chunk border is therefore no border at all: the output is the in-memory
@@ -169,7 +169,7 @@ def frame_statistics(frames):
     mean, peak, rms : dask.array.Array float64 ``[N, C]``, chunked like ``frames`` along N
         ``mean``: the frame's mean (its value for a constant frame); ``peak = max |x - mean|``;
         ``rms``: the RMS of ``(x - mean) / peak`` (0 for a constant frame). The standardised frame is
-        ``(x - mean) / peak * (target_std / rms)``, as in :func:`tfstem.restore._standardise`.
+        ``(x - mean) / peak * (target_std / rms)``, as in :func:`tfstem.intensity.standardise_frames`.
     """
     da = _import_dask()
     values = frames.astype(np.float64)
@@ -206,18 +206,14 @@ def _restore_whole_frames(block, reference, options, block_info=None):
 
 
 def _check_region(region, label):
-    from tfstem.restore import FLOAT32_MAX
+    """The checks of the in-memory restore (NaN/inf, float32's range) on one chunk's input, named by ``label``."""
+    from tfstem.io.series import check_values
 
-    if region.dtype.kind == "f":
-        finite = np.isfinite(region)
-        if not finite.all():
-            raise ValueError(f"{label}: image contains {region.size - np.count_nonzero(finite)} NaN or inf values; "
-                             "replace them (e.g. np.nan_to_num) first.")
-    if region.dtype != bool and region.size:
-        peak = max(abs(float(region.max())), abs(float(region.min())))
-        if peak > FLOAT32_MAX:
-            raise ValueError(f"{label}: image has values up to {peak:.3g}, beyond float32's range; divide it by "
-                             "a constant first.")
+    if region.size:
+        try:
+            check_values(region, name="image")
+        except ValueError as error:
+            raise ValueError(f"{label}: {error}") from None
 
 
 def _restore_split_tiles(region, indices, mean, peak, rms, *, reference, plan):
@@ -237,14 +233,16 @@ def _restore_split_tiles(region, indices, mean, peak, rms, *, reference, plan):
     -------
     numpy.ndarray float32 ``[n, height, width, C]``
     """
-    from tfstem.restore import _check_restored, _predictor, blending_window
+    from tfstem.intensity import check_restored
+    from tfstem.restore import predictor
+    from tfstem.tiling import blending_window
 
     label = f"frames {indices[0]} to {indices[-1]}"
     _check_region(region, label)
     if mean is not None and not (np.isfinite(mean).all() and np.isfinite(rms).all()):
         raise ValueError(f"{label}: image contains NaN or inf values; replace them (e.g. np.nan_to_num) first.")
     model = cached_model(reference)
-    predict = _predictor(model, plan["jit_compile"])
+    predict = predictor(model, plan["jit_compile"])
 
     def run(batch):
         with _NETWORK_LOCK:
@@ -277,10 +275,10 @@ def _restore_split_tiles(region, indices, mean, peak, rms, *, reference, plan):
         scale = (rms * peak / plan["target_std"])[:, None, None, :]
         values = out.astype(np.float64) * scale + mean[:, None, None, :]
         for i in range(n):
-            _check_restored(values[i], int(indices[i]), standardised=True)
+            check_restored(values[i], int(indices[i]), standardised=True)
         return values.astype(np.float32)
     for i in range(n):
-        _check_restored(out[i], int(indices[i]), standardised=False)
+        check_restored(out[i], int(indices[i]), standardised=False)
     return out
 
 
@@ -300,11 +298,9 @@ def _frames4(x):
 
 
 def _checked_dask(x):
-    dtype = np.dtype(x.dtype)
-    if dtype.kind == "c":
-        raise ValueError("image is complex; pass real intensities, e.g. abs(image) or image.real.")
-    if dtype.kind not in "biuf":
-        raise ValueError(f"image must hold real numbers; received dtype {dtype}.")
+    from tfstem.io.series import check_real_dtype
+
+    check_real_dtype(x.dtype, name="image")
     if any(np.isnan(s) for s in x.shape):
         raise ValueError(f"image has unknown chunk sizes (shape {x.shape}); call x.compute_chunk_sizes() first.")
     if x.size == 0:
@@ -363,29 +359,30 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
     da = _import_dask()
     from dask.base import tokenize
 
-    from tfstem.restore import (AUTO_TILE_SIZE, AUTO_WHOLE_FRAME_PIXELS, MIN_TILE_SIZE, _check_overlap,
-                                _integer_option, _model_channels, _optional_bool, standardisation_layer,
-                                tile_starts)
+    from tfstem.options import integer_option, optional_bool
+    from tfstem.restore import AUTO_TILE_SIZE, AUTO_WHOLE_FRAME_PIXELS, MIN_TILE_SIZE, model_channels, \
+        standardisation_layer
+    from tfstem.tiling import check_overlap, tile_starts
 
-    _optional_bool("verbose", verbose)
-    _optional_bool("progress", progress, allow_none=True)
-    _optional_bool("jit_compile", jit_compile)
+    optional_bool("verbose", verbose)
+    optional_bool("progress", progress, allow_none=True)
+    optional_bool("jit_compile", jit_compile)
     if tile_size is not None:
-        tile_size = _integer_option("tile_size", tile_size, MIN_TILE_SIZE)
+        tile_size = integer_option("tile_size", tile_size, MIN_TILE_SIZE)
     if batch_size is not None:
-        batch_size = _integer_option("batch_size", batch_size, 1)
+        batch_size = integer_option("batch_size", batch_size, 1)
     _checked_dask(x)
     frames, back = _frames4(x)
     _, height, width, channels = frames.shape
     whole = (tile_size is None and height * width <= AUTO_WHOLE_FRAME_PIXELS) or (
         tile_size is not None and tile_size >= height and tile_size >= width)
     effective_tile = tile_size or AUTO_TILE_SIZE
-    overlap = _check_overlap(effective_tile // 4 if tile_overlap is None else tile_overlap, effective_tile,
+    overlap = check_overlap(effective_tile // 4 if tile_overlap is None else tile_overlap, effective_tile,
                              height, width)
 
     reference = model_reference(model)
     network = cached_model(reference)
-    expected = _model_channels(network)
+    expected = model_channels(network)
     if expected is not None and channels != expected:
         raise ValueError(
             f"the model takes {expected} channel(s) but the image has {channels}: received shape {x.shape}, read "

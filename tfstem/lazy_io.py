@@ -40,6 +40,12 @@ import numpy as np
 
 from tfstem import io as tio
 from tfstem import outputs
+from tfstem.io.formats import RSCIIO_READERS, rsciio_module
+from tfstem.io.image import as_float32, image_axes
+from tfstem.io.readers import choose_array, h5_image, one_line, rsciio_image
+from tfstem.io.tiff import IMAGEJ_AXES, TFSTEM_AXES, LogRecords, imagej_unit, restore_singleton_axes, tiff_pixel_size, \
+    tiff_resolution
+from tfstem.io.units import check_pixel_size, check_unit, size_from_keys
 
 __all__ = ["read_lazy", "write_lazy", "check_readable", "check_writable", "LAZY_READ_FORMATS",
            "STREAM_WRITE_FORMATS", "CHUNK_BYTES", "FRAME_SPLIT_BYTES", "SPLIT_CHUNK"]
@@ -88,8 +94,8 @@ def check_writable(path, *, force: bool = False, pixel_size=None, unit=None, sha
     path = Path(path)
     if path.suffix.lower() == ".zarr":
         if shape is not None:
-            tio._image_axes(tuple(shape))
-        unit = tio._check_unit(unit, tio._check_pixel_size(pixel_size))
+            image_axes(tuple(shape))
+        unit = check_unit(unit, check_pixel_size(pixel_size))
         outputs.check_new_directory(path, force=force, what=what)
         return
     tio.check_writable_format(path, pixel_size=pixel_size, unit=unit, shape=shape)
@@ -101,7 +107,7 @@ def check_writable(path, *, force: bool = False, pixel_size=None, unit=None, sha
 
 def default_chunks(shape) -> tuple:
     """Chunks of whole frames for an image of ``shape`` (``[H, W]``, ``[N, H, W]``, ``[H, W, C]``, ``[N, H, W, C]``)."""
-    axes = tio._image_axes(tuple(shape))
+    axes = image_axes(tuple(shape))
     height, width = shape[axes.index("Y")], shape[axes.index("X")]
     channels = shape[-1] if axes.endswith("C") else 1
     frame_bytes = 4 * height * width * channels
@@ -172,12 +178,12 @@ def _read_zarr(path, da):
 
     store = zarr.open(str(path), mode="r")
     if isinstance(store, zarr.Array):
-        return da.from_zarr(store), tio._size_from_keys(dict(store.attrs)), None
+        return da.from_zarr(store), size_from_keys(dict(store.attrs)), None
     arrays = dict(store.arrays())
-    name = tio._choose_array(path, list(arrays), {n: a.ndim for n, a in arrays.items()})
-    pixel_size, unit = tio._size_from_keys(dict(arrays[name].attrs))
+    name = choose_array(path, list(arrays), {n: a.ndim for n, a in arrays.items()})
+    pixel_size, unit = size_from_keys(dict(arrays[name].attrs))
     if pixel_size is None:
-        pixel_size, unit = tio._size_from_keys(dict(store.attrs))
+        pixel_size, unit = size_from_keys(dict(store.attrs))
     return da.from_zarr(arrays[name]), (pixel_size, unit), None
 
 
@@ -185,7 +191,7 @@ def _read_h5(path, da):
     import h5py
 
     with h5py.File(path, "r") as handle:
-        dataset, size = tio._h5_image(path, handle)
+        dataset, size = h5_image(path, handle)
         name, shape, dtype = dataset.name.lstrip("/"), dataset.shape, dataset.dtype
     return _from_file(da, "h5", path, name, shape, dtype), size, None
 
@@ -198,19 +204,19 @@ def _read_npy(path, da):
 def _read_tiff(path, da):
     import tifffile
 
-    with tio._LogRecords("tifffile") as log, tifffile.TiffFile(path) as tif:
+    with LogRecords("tifffile") as log, tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         axes, shape, dtype = series.axes, series.shape, series.dtype
         imagej = tif.imagej_metadata or {}
         shaped = (tif.shaped_metadata[0] if tif.shaped_metadata else None) or {}
-        size = tio._tiff_pixel_size(tif.pages[0], imagej, shaped)
+        size = tiff_pixel_size(tif.pages[0], imagej, shaped)
     if log.messages:
         raise ValueError(f"{path}: damaged or truncated TIFF ({'; '.join(dict.fromkeys(log.messages))}).")
     data = _from_file(da, "tiff", path, None, shape, dtype)
     recorded = str(imagej.get("tfstem_axes", ""))
-    if recorded in ("YX", "TYX", "YXC", "TYXC"):  # written by tfstem: give back its exact shape (lazily)
+    if recorded in TFSTEM_AXES:  # written by tfstem: give back its exact shape (lazily)
         try:
-            return tio._restore_singleton_axes(data, axes, recorded), size, None
+            return restore_singleton_axes(data, axes, recorded), size, None
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
     hint = axes.index("C") if "C" in axes and len(shape) == len(axes) else None  # Fiji's TCYX, CYX
@@ -218,27 +224,12 @@ def _read_tiff(path, da):
 
 
 def _read_rsciio(path, da):
-    module = tio._rsciio_module(path, tio._RSCIIO_READERS)
-    signals = module.file_reader(str(path), lazy=True)
-    # the rules of tfstem.io._read_rsciio (images only, square pixels), on the lazily read signal
-    images = [s for s in signals if np.ndim(s["data"]) >= 2 and len(tio._signal_axes(s)) != 1]
-    if not images:
-        raise ValueError(f"{path} holds no image (only spectra or metadata); tfstem restores 2-D signals.")
-    signal = images[0]
-    axes = tio._signal_axes(signal)
-    pixel_size, unit = None, None
-    if axes:
-        unit = tio.normalize_unit(axes[-1].get("units"))
-        pixel_size = tio._positive_size(axes[-1].get("scale")) if unit else None
-        if pixel_size and len(axes) >= 2 and tio.normalize_unit(axes[-2].get("units")) == unit:
-            other = tio._positive_size(axes[-2].get("scale"))
-            if other and not np.isclose(other, pixel_size, rtol=1e-6):
-                raise ValueError(f"{path} has non-square pixels ({other:g} x {pixel_size:g} {unit}, y x x); "
-                                 f"resample it to square pixels first.")
+    module = rsciio_module(path, RSCIIO_READERS)
+    signal, size = rsciio_image(path, module.file_reader(str(path), lazy=True))  # the rules of read_image
     data = signal["data"]
     if not hasattr(data, "dask"):
         data = da.from_array(np.asarray(data))
-    return da.asarray(data), (pixel_size, unit if pixel_size else None), None
+    return da.asarray(data), size, None
 
 
 def _read_whole(path, da):
@@ -287,7 +278,7 @@ def read_lazy(path, *, channels_axis: int | None = None, chunks=None) -> tio.Ima
     except Exception as error:  # noqa: BLE001 - a corrupt file: one line naming it
         if isinstance(error, ValueError) and str(path) in str(error):
             raise
-        raise ValueError(f"{path}: cannot read it as {suffix} ({type(error).__name__}: {tio._one_line(error)}).") \
+        raise ValueError(f"{path}: cannot read it as {suffix} ({type(error).__name__}: {one_line(error)}).") \
             from error
     if np.dtype(data.dtype).kind not in "iuf":
         raise ValueError(f"{path} holds dtype {data.dtype}; an image must hold real numbers (integer or float).")
@@ -315,7 +306,7 @@ class _ZarrTarget:
         import zarr
 
         self.array = zarr.open_array(str(folder), mode="w", shape=shape, chunks=chunks, dtype=dtype)
-        attributes = {"axes": tio._image_axes(shape)}
+        attributes = {"axes": image_axes(shape)}
         if pixel_size is not None:
             attributes["pixel_size"] = float(pixel_size)
             if unit is not None:
@@ -367,7 +358,7 @@ def _parallelism(client) -> int:
 
 def _steps(data, client):
     """``(start, stop)`` frame ranges of a few whole chunks each: as many chunks as run at once."""
-    if not tio._image_axes(data.shape).startswith("T"):
+    if not image_axes(data.shape).startswith("T"):
         return [(0, 1)]
     per_step = _parallelism(client)
     edges = np.cumsum((0,) + tuple(data.chunks[0])).tolist()
@@ -376,7 +367,7 @@ def _steps(data, client):
 
 def _computed_steps(data, client, bar):
     """Yield ``(start, values)`` for each step, computed on ``client`` (the next one submitted in advance)."""
-    framed = tio._image_axes(data.shape).startswith("T")
+    framed = image_axes(data.shape).startswith("T")
     pieces = [(start, data[start:stop]) if framed else (None, data) for start, stop in _steps(data, client)]
     if client is None:
         for start, piece in pieces:
@@ -432,22 +423,22 @@ def write_lazy(path, data, *, pixel_size=None, unit=None, force: bool = False, p
     da = _import_dask()
     from tqdm.auto import tqdm
 
-    from tfstem.restore import _ElapsedTicker
+    from tfstem.progress import ElapsedTicker
 
     path = Path(path)
     data = data if hasattr(data, "dask") else da.asarray(data)
     suffix = path.suffix.lower()
     check_writable(path, force=force, pixel_size=pixel_size, unit=unit, shape=data.shape)
-    pixel_size = tio._check_pixel_size(pixel_size)
-    unit = tio._check_unit(unit, pixel_size)
+    pixel_size = check_pixel_size(pixel_size)
+    unit = check_unit(unit, pixel_size)
     if suffix not in STREAM_WRITE_FORMATS:
         values = data.compute() if client is None else client.compute(data).result()
         return tio.write_image(path, values, pixel_size=pixel_size, unit=unit, force=force)
-    axes = tio._image_axes(data.shape)
+    axes = image_axes(data.shape)
     total = data.shape[0] if axes.startswith("T") else 1
     chunks = tuple(c[0] for c in data.chunks)
     bar = tqdm(total=total, unit="frame", desc="restore", disable=not progress, leave=False)
-    with bar, _ElapsedTicker(bar):
+    with bar, ElapsedTicker(bar):
         if suffix == ".zarr":
             with outputs.atomic_directory(path, force=force) as staging:
                 target = _ZarrTarget(staging, data.shape, chunks, data.dtype, pixel_size, unit)
@@ -472,13 +463,13 @@ def _write_tiff_pages(tmp, data, axes, pixel_size, unit, path, client, bar):
     """The ImageJ hyperstack of :func:`tfstem.io.write_image`, one page at a time (float32)."""
     import tifffile
 
-    imagej_axes = {"YX": "YX", "TYX": "TYX", "YXC": "CYX", "TYXC": "TCYX"}[axes]
+    imagej_axes = IMAGEJ_AXES[axes]
     metadata = {"axes": imagej_axes, "tfstem_axes": axes}
     resolution = None
     if pixel_size is not None:
-        resolution, pixel_size, unit = tio._tiff_resolution(pixel_size, unit, path)
+        resolution, pixel_size, unit = tiff_resolution(pixel_size, unit, path)
         if unit is not None:
-            metadata["unit"] = tio._imagej_unit(unit)
+            metadata["unit"] = imagej_unit(unit)
         resolution = (resolution, resolution)
     shape = data.shape
     stored = (shape[0], shape[3], shape[1], shape[2]) if axes == "TYXC" else \
@@ -486,7 +477,7 @@ def _write_tiff_pages(tmp, data, axes, pixel_size, unit, path, client, bar):
 
     def pages():
         for _, values in _computed_steps(data, client, bar):
-            values = tio._as_float32(np.asarray(values), path)
+            values = as_float32(np.asarray(values), path)
             frames = values if axes.startswith("T") else values[None]
             for frame in frames:
                 if axes.endswith("C"):

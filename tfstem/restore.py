@@ -20,12 +20,15 @@ receive the intensities unchanged, as float32.
 
 from __future__ import annotations
 
-import math
-import numbers
-import threading
 import weakref
 
 import numpy as np
+
+from tfstem.intensity import check_restored, destandardise_into, standardise_frames
+from tfstem.io.series import frames_view
+from tfstem.options import integer_option, optional_bool
+from tfstem.progress import ElapsedTicker
+from tfstem.tiling import blending_window, check_overlap, tile_count, tile_starts
 
 __all__ = ["restore", "tile_starts", "tile_count", "blending_window", "standardisation_layer",
            "AUTO_WHOLE_FRAME_PIXELS", "AUTO_TILE_SIZE", "MIN_TILE_SIZE", "PROGRESS_PIXELS"]
@@ -39,64 +42,16 @@ MIN_TILE_SIZE = 32
 #: With ``progress=None``, a single frame or tile of at least this many pixels shows a progress bar
 #: (about 5 s for the r_em CGRDN on two CPU cores).
 PROGRESS_PIXELS = 512 * 512
-#: How often the bar's elapsed time is redrawn while one network call runs, in seconds.
-PROGRESS_REFRESH_SECONDS = 0.5
-#: The largest finite float32: the restored image is float32.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _COMPILED = weakref.WeakKeyDictionary()
 
 
 # ---------------------------------------------------------------------------------------------------
-# options
+# the model
 
 
-def _integer_option(name: str, value, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``; a ``ValueError`` naming the option otherwise (bool, NaN, inf, text)."""
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or int(value) != value or value < minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}; received {name}={value!r}.")
-    return int(value)
-
-
-def _optional_bool(name: str, value, allow_none: bool = False):
-    if (value is None and allow_none) or isinstance(value, (bool, np.bool_)):
-        return None if value is None else bool(value)
-    accepted = "True, False or None" if allow_none else "True or False"
-    raise ValueError(f"{name} must be {accepted}; received {name}={value!r}.")
-
-
-def _tiles_along(length: int, tile: int, overlap: int) -> int:
-    return 1 if tile >= length else math.ceil((length - tile) / (tile - overlap)) + 1
-
-
-def tile_count(height: int, width: int, tile_size: int, tile_overlap: int) -> int:
-    """Number of tiles :func:`restore` cuts one ``height x width`` frame into (1: the frame is restored whole)."""
-    return (_tiles_along(height, min(tile_size, height), tile_overlap)
-            * _tiles_along(width, min(tile_size, width), tile_overlap))
-
-
-def _check_overlap(tile_overlap, tile_size: int, height: int, width: int) -> int:
-    """At most half a tile: beyond it every pixel is in more than 4 tiles and the cost grows without bound
-    (overlap ``tile_size - 1`` means one tile per pixel) while the blending window, flat over the central
-    third of a tile, hides the seams from an overlap of about a quarter."""
-    overlap = _integer_option("tile_overlap", tile_overlap, 0)
-    if overlap > tile_size // 2:
-        tiles = tile_count(height, width, tile_size, overlap) if overlap < tile_size else "unboundedly many"
-        usual = tile_count(height, width, tile_size, tile_size // 4)
-        raise ValueError(
-            f"tile_overlap must be an integer from 0 to tile_size // 2 = {tile_size // 2}; received "
-            f"tile_overlap={overlap}, which would cut each {height} x {width} frame into {tiles} tiles of "
-            f"{tile_size} (the default overlap {tile_size // 4} makes {usual})."
-        )
-    return overlap
-
-
-# ---------------------------------------------------------------------------------------------------
-# the image
-
-
-def _model_channels(model) -> int | None:
+def model_channels(model) -> int | None:
+    """The number of input channels ``model`` takes (its ``input_channels`` or its input's last axis), or None."""
     channels = getattr(model, "input_channels", None)
     if channels is None and getattr(model, "inputs", None):
         channels = model.inputs[0].shape[-1]
@@ -115,58 +70,21 @@ def _resolve_model(model):
     )
 
 
-def _checked_array(image) -> np.ndarray:
-    """``image`` as a real, finite, float32-representable array of 2 to 4 dimensions, never copied or cast."""
-    array = np.asarray(image)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise ValueError(f"image must hold real numbers; received dtype {array.dtype}.")
-    if np.iscomplexobj(array):
-        raise ValueError("image is complex; pass real intensities, e.g. np.abs(image) or image.real.")
-    if array.size == 0:
-        raise ValueError(f"image is empty (shape {array.shape}); pass at least one pixel.")
-    if array.ndim < 2 or array.ndim > 4:
-        raise ValueError(
-            f"image must be [H, W], [H, W, C], [N, H, W] or [N, H, W, C]; received {array.ndim}-D shape {array.shape}."
-        )
-    if array.dtype == bool:
-        return array
-    if np.issubdtype(array.dtype, np.floating):
-        finite = np.isfinite(array)  # in the caller's dtype: a finite float64 1e300 is not "inf"
-        if not finite.all():
-            bad = int(array.size - np.count_nonzero(finite))
-            raise ValueError(f"image contains {bad} NaN or inf values; replace them (e.g. np.nan_to_num) first.")
-    peak = max(abs(float(array.max())), abs(float(array.min())))
-    if peak > FLOAT32_MAX:
-        raise ValueError(
-            f"image has values up to {peak:.3g} (dtype {array.dtype}), beyond float32's range "
-            f"(+-{FLOAT32_MAX:.3g}) that the restored image is returned in; divide it by a constant first "
-            f"(e.g. image / {10.0 ** math.ceil(math.log10(peak) - 30):.0e})."
-        )
-    return array
-
-
-def _frames_view(array: np.ndarray, channels: int | None) -> np.ndarray:
-    """``array`` viewed (not copied) as ``[N, H, W, C]``; the ``[H, W, C]`` vs ``[N, H, W]`` rule is ``C <= 4``."""
-    shape = array.shape
-    if array.ndim == 2:
-        frames = array[None, ..., None]
-    elif array.ndim == 3:
-        frames = array[None] if shape[-1] <= 4 else array[..., None]  # a real frame is never 1-4 pixels wide
-    else:
-        frames = array
-    if channels is not None and frames.shape[-1] != channels:
-        accepted = ("[H, W], [N, H, W] (N > 4 or W > 4), [H, W, 1] or [N, H, W, 1]" if channels == 1
-                    else f"[H, W, {channels}] or [N, H, W, {channels}]")
-        raise ValueError(
-            f"the model takes {channels} channel(s) but the image has {frames.shape[-1]}: received shape {shape}, "
-            f"read as [N, H, W, C] = {list(frames.shape)} (a 3-D image is [H, W, C] when its last axis is <= 4, "
-            f"else [N, H, W]); pass {accepted}."
-        )
-    return frames
+def _check_model_channels(frames: np.ndarray, shape: tuple, channels: int | None) -> None:
+    """A ``ValueError`` unless ``frames`` (``[N, H, W, C]``, read from an image of ``shape``) has ``channels``."""
+    if channels is None or frames.shape[-1] == channels:
+        return
+    accepted = ("[H, W], [N, H, W] (N > 4 or W > 4), [H, W, 1] or [N, H, W, 1]" if channels == 1
+                else f"[H, W, {channels}] or [N, H, W, {channels}]")
+    raise ValueError(
+        f"the model takes {channels} channel(s) but the image has {frames.shape[-1]}: received shape {shape}, "
+        f"read as [N, H, W, C] = {list(frames.shape)} (a 3-D image is [H, W, C] when its last axis is <= 4, "
+        f"else [N, H, W]); pass {accepted}."
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
-# the intensity scale
+# the intensity scale (the standardisation itself: tfstem.intensity)
 
 
 def _graph_nodes(model):
@@ -243,99 +161,16 @@ def standardisation_layer(model):
         return None
 
 
-def _standardise(frames: np.ndarray, target_std: float):
-    """Map each frame and channel to mean 0 and std ``target_std``, in float64 on the caller's values.
-
-    Parameters
-    ----------
-    frames : numpy.ndarray ``[N, H, W, C]``, any real dtype, finite, |values| <= float32's maximum.
-    target_std : float
-
-    Returns
-    -------
-    standardised : numpy.ndarray float32 ``[N, H, W, C]``; 0 for constant frames.
-    mean, scale : numpy.ndarray float64 ``[N, 1, 1, C]``, in the input's units; ``scale = std / target_std``
-        (0 for a constant frame and channel, so that its restored value is its constant).
-    """
-    n, _, _, c = frames.shape
-    standardised = np.empty(frames.shape, dtype=np.float32)
-    mean = np.empty((n, 1, 1, c), dtype=np.float64)
-    scale = np.empty((n, 1, 1, c), dtype=np.float64)
-    for i, frame in enumerate(frames):  # one frame at a time: a float64 copy of a whole stack may not fit
-        x = frame.astype(np.float64)
-        constant = x.max(axis=(0, 1), keepdims=True) == x.min(axis=(0, 1), keepdims=True)
-        m = np.where(constant, x[:1, :1], x.mean(axis=(0, 1), keepdims=True))
-        d = x - m
-        # the std through max |d|: no overflow of d**2 near 1e300, no underflow to 0 near 1e-200
-        peak = np.abs(d).max(axis=(0, 1), keepdims=True)
-        unit = d / np.where(peak > 0, peak, 1.0)
-        rms = np.sqrt(np.mean(unit * unit, axis=(0, 1), keepdims=True))
-        rms = np.where(constant, 0.0, rms)
-        standardised[i] = unit * (target_std / np.where(rms > 0, rms, 1.0))
-        mean[i], scale[i] = m[0], (rms * peak / target_std)[0]
-    return standardised, mean, scale
-
-
-def _destandardise_into(out: np.ndarray, restored: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:
-    """``out[i] = mean[i] + scale[i] * restored[i]`` computed in float64, stored float32, checked to fit."""
-    for i in range(restored.shape[0]):
-        values = restored[i].astype(np.float64) * scale[i] + mean[i]
-        _check_restored(values, i, standardised=True)
-        out[i] = values
-
-
-def _check_restored(values: np.ndarray, frame: int, *, standardised: bool) -> None:
-    """A ``ValueError`` if frame ``frame`` of the result holds NaN/inf or values beyond float32's range."""
-    finite = np.isfinite(values)
-    if not finite.all():
-        why = ("although its input was standardised to mean 0 and std 1" if standardised else
-               "whose input is finite: the model overflows at this intensity scale (it does not standardise its "
-               "input, so restore passes intensities unchanged); scale the image to the range the model was "
-               "trained on")
-        raise ValueError(
-            f"the model returned {values.size - np.count_nonzero(finite)} NaN or inf values for frame {frame}, {why}."
-        )
-    peak = float(np.abs(values).max())
-    if peak > FLOAT32_MAX:
-        raise ValueError(
-            f"the restored frame {frame} reaches {peak:.3g}, beyond float32's range (+-{FLOAT32_MAX:.3g}) that "
-            "restore returns; divide the image by a constant first."
-        )
-
-
 # ---------------------------------------------------------------------------------------------------
-# tiles, the network and the progress bar
+# the network (the tiles: tfstem.tiling)
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``[0, length)`` with at least ``overlap`` overlap.
+def predictor(model, jit_compile):
+    """A traced inference function for ``model`` that does not retrace for new sizes.
 
-    The last tile is flush with the far edge. ``tile >= length`` gives ``[0]``.
+    Returns ``run(batch)``: ``float32 [B, H, W, C]`` in, ``float32`` NumPy out. :mod:`tfstem.lazy` calls it too,
+    and ``benchmarks/restore_dask.py`` wraps it (as ``tfstem.restore.predictor``) to time the network.
     """
-    if tile >= length:
-        return [0]
-    step = tile - overlap
-    count = math.ceil((length - tile) / step) + 1
-    starts = [min(i * step, length - tile) for i in range(count)]
-    return sorted(set(starts))
-
-
-def blending_window(tile_h: int, tile_w: int, *, cutoff: float = 0.33, order: int = 4) -> np.ndarray:
-    """Separable Butterworth window ``[tile_h, tile_w]`` float32, 1 at the centre, ~0.04 at the edges.
-
-    ``w(n) = 1 / (1 + (n / (cutoff * L))^(2 order))`` for ``n`` measured from the tile centre, as in the
-    r_em authors' patch-based prediction; never zero, so borders of the image keep a defined weight.
-    """
-
-    def one_d(length):
-        n = np.arange(length, dtype=np.float64) - (length - 1) / 2
-        return 1.0 / (1.0 + (n / (cutoff * length)) ** (2 * order))
-
-    return np.outer(one_d(tile_h), one_d(tile_w)).astype(np.float32)
-
-
-def _predictor(model, jit_compile):
-    """A traced inference function for ``model`` that does not retrace for new sizes."""
     import tensorflow as tf
 
     key = (bool(jit_compile),)
@@ -355,32 +190,6 @@ def _predictor(model, jit_compile):
         return np.asarray(function(tf.constant(batch)), dtype=np.float32)
 
     return run
-
-
-class _ElapsedTicker:
-    """Refresh a tqdm bar every ``interval`` seconds from a daemon thread, so that its elapsed time moves
-    while one long network call runs (tqdm redraws only on ``update``)."""
-
-    def __init__(self, bar):
-        self.bar, self.interval = bar, PROGRESS_REFRESH_SECONDS
-        self._stop = threading.Event()
-        self._thread = None
-
-    def _tick(self):
-        while not self._stop.wait(self.interval):
-            self.bar.refresh()
-
-    def __enter__(self):
-        if not self.bar.disable:
-            self._thread = threading.Thread(target=self._tick, name="tfstem-progress", daemon=True)
-            self._thread.start()
-        return self.bar
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        return False
 
 
 def _restore_whole(frames, run, batch_size, progress):
@@ -510,46 +319,47 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
         from tfstem.lazy import restore_dask
 
         return restore_dask(image, **options)
-    verbose = _optional_bool("verbose", verbose)
-    progress = _optional_bool("progress", progress, allow_none=True)
+    verbose = optional_bool("verbose", verbose)
+    progress = optional_bool("progress", progress, allow_none=True)
     if tile_size is not None:
-        tile_size = _integer_option("tile_size", tile_size, MIN_TILE_SIZE)
+        tile_size = integer_option("tile_size", tile_size, MIN_TILE_SIZE)
     if batch_size is not None:
-        batch_size = _integer_option("batch_size", batch_size, 1)
-    array = _checked_array(image)
-    _, height, width, _ = _frames_view(array, None).shape
+        batch_size = integer_option("batch_size", batch_size, 1)
+    shape = np.shape(image)
+    frames = frames_view(image, name="image")  # real, finite, within float32's range; never copied or cast
+    _, height, width, _ = frames.shape
     whole = (tile_size is None and height * width <= AUTO_WHOLE_FRAME_PIXELS) or (
         tile_size is not None and tile_size >= height and tile_size >= width
     )
     tile_size = tile_size or AUTO_TILE_SIZE
-    tile_overlap = _check_overlap(tile_size // 4 if tile_overlap is None else tile_overlap, tile_size, height, width)
+    tile_overlap = check_overlap(tile_size // 4 if tile_overlap is None else tile_overlap, tile_size, height, width)
     if batch_size is None:
         batch_size = 4 if whole or tile_size > 256 else 8
 
     network = _resolve_model(model)
-    frames = _frames_view(array, _model_channels(network))
+    _check_model_channels(frames, shape, model_channels(network))
     layer = standardisation_layer(network)
     if layer is not None:
         # std 1 keeps even a padded or flat-ish image far above the floor (multiplier * std >= floor)
         target_std = max(1.0, 10.0 * layer.std_floor / layer.std_multiplier)
-        inputs, mean, scale = _standardise(frames, target_std)
+        inputs, mean, scale = standardise_frames(frames, target_std)
     else:
         inputs = frames.astype(np.float32)  # within float32's range: checked above
-    run = _predictor(network, jit_compile)
+    run = predictor(network, jit_compile)
 
     n = frames.shape[0]
     total = n if whole else n * tile_count(height, width, tile_size, tile_overlap)
     step_pixels = height * width if whole else min(tile_size, height) * min(tile_size, width)
     show = verbose and (progress if progress is not None else total > 1 or step_pixels >= PROGRESS_PIXELS)
     bar = tqdm(total=total, unit="frame" if whole else "tile", desc="restore", disable=not show, leave=False)
-    with bar, _ElapsedTicker(bar):
+    with bar, ElapsedTicker(bar):
         if whole:
             restored = _restore_whole(inputs, run, batch_size, bar)
         else:
             restored = np.stack([_restore_tiled(f, run, tile_size, tile_overlap, batch_size, bar) for f in inputs])
     if layer is not None:
-        _destandardise_into(restored, restored, mean, scale)
+        destandardise_into(restored, restored, mean, scale)
     else:
         for i in range(n):
-            _check_restored(restored[i], i, standardised=False)
-    return restored.reshape(array.shape)
+            check_restored(restored[i], i, standardised=False)
+    return restored.reshape(shape)

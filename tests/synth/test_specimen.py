@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from scipy.spatial import cKDTree
 
-from tfstem.synth import imaging, specimen
+from tfstem.synth import crystal, imaging, specimen
 from tfstem.synth.configs import ImagingConfig
 
 
@@ -30,8 +30,8 @@ def test_crystal_respects_symmetry_and_minimum_distance():
         rng = np.random.default_rng(i)
         lattice, frac, numbers, group = specimen.crystal_unit_cell(rng, cfg)
         assert 1 <= group <= 230 and len(frac) == len(numbers) >= 1
-        assert specimen._periodic_min_distance(frac, lattice) >= cfg.min_distance_crystal[0]
-        rotations, translations = specimen._symmetry_operations(group)
+        assert crystal.periodic_min_distance(frac, lattice) >= cfg.min_distance_crystal[0]
+        rotations, translations = crystal.symmetry_operations(group)
         # the atom set is closed under every symmetry operation
         moved = (frac @ rotations[-1].T + translations[-1]) % 1.0
         d = np.abs(((moved[:, None] - frac[None]) + 0.5) % 1.0 - 0.5) @ np.abs(lattice)
