@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfstem.io.series import series_view
+
 __all__ = ["prepare_frames", "check_patch_fits", "check_frames", "noisy_dataset"]
 
 
@@ -29,22 +31,12 @@ def prepare_frames(frames, *, training_frames: int = 120, seed: int = 0):
     minimum, maximum : float
         Raw stack minimum and maximum (stored in the denoiser).
     """
-    array = np.asarray(frames)
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim == 4 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != 3:
-        raise ValueError(f"frames must be [T, H, W] or [T, H, W, 1]; received shape {np.shape(frames)}. "
-                         "Multi-channel series: train one model per channel.")
-    if array.size == 0:
-        raise ValueError(f"frames must hold at least one frame of at least 1x1 px; received shape {np.shape(frames)}.")
-    if np.iscomplexobj(array) or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ValueError(f"frames must be real numbers; received dtype {array.dtype} (complex data: pass np.abs).")
-    finite = np.isfinite(array)
-    if not finite.all():
-        raise ValueError(f"frames contain {int(array.size - finite.sum())} NaN or inf values; replace them before "
-                         "training.")
+    try:
+        array = series_view(frames, channels=1, name="frames")[..., 0]
+    except ValueError as error:
+        if "channel" in str(error):
+            raise ValueError(f"{error} Multi-channel series: train one model per channel.") from None
+        raise
     if array.shape[0] > training_frames:
         rng = np.random.default_rng(seed)
         array = array[np.sort(rng.choice(array.shape[0], training_frames, replace=False))]

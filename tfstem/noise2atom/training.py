@@ -121,10 +121,10 @@ class Noise2Atom(Method):
 
     @classmethod
     def read_data(cls, path, *, channels_axis=None):
-        """The noisy series in ``path`` as stored, ``[T, H, W]`` (any format :func:`tfstem.io.read_image` reads)."""
-        from tfstem import io as tio
+        """The noisy series in ``path`` as stored, ``[T, H, W]`` (:func:`tfstem.io.read_series`)."""
+        from tfstem.io import read_series
 
-        return np.asarray(tio.read_image(path, channels_axis=channels_axis).data)
+        return read_series(path, channels_axis=channels_axis)
 
     # ------------------------------------------------------------------ the contract
     @property

@@ -364,9 +364,9 @@ def _go_back(method, checkpoint, manager, history, verbose) -> None:
     bad = history["events"][-1]["event"]
     latest = manager.latest_checkpoint if manager is not None else None
     if latest is None:
-        raise FloatingPointError(f"{method.name}: {bad} loss at step {step} and no checkpoint to go back to; "
+        raise FloatingPointError(f"{method.name}: {bad} at step {step} and no checkpoint to go back to; "
                                  "lower the learning rate or check the data (NaN/inf, constant frames).")
     checkpoint.restore(latest).assert_existing_objects_matched()
     history["events"].append({"step": step, "event": f"went back to the checkpoint of step {method.step}"})
-    warnings.warn(f"{method.name}: {bad} loss at step {step}; training stopped and the model is the last good "
+    warnings.warn(f"{method.name}: {bad} at step {step}; training stopped and the model is the last good "
                   f"checkpoint's (step {method.step}).", RuntimeWarning, stacklevel=3)
