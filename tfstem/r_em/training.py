@@ -36,18 +36,19 @@ import os
 from pathlib import Path
 
 import keras
-import numpy as np
+import numpy as np  # noqa: F401  (the Examples use it)
 import tensorflow as tf
 
 from tfstem.r_em import losses
 from tfstem.r_em.config import R_EMConfig
 from tfstem.r_em.data import array_pairs_dataset, as_pairs, distribute_batches, read_pairs, synthetic_pairs
 from tfstem.r_em.schedule import WarmupExponentialDecay
+from tfstem.r_em.validation import preview_panel, restoration_scores
 from tfstem.synth.configs import MODALITIES
 from tfstem.training.method import Method
 from tfstem.training.run_folder import data_fingerprint
 
-__all__ = ["R_EM", "METHOD", "restoration_scores"]
+__all__ = ["R_EM", "METHOD"]
 
 
 class R_EM(Method):
@@ -68,7 +69,7 @@ class R_EM(Method):
         Not supported (r_em trains from scratch); a value raises ValueError.
     validation_data : tuple of array_like or path-like, optional
         Held-out ``(distorted, clean)`` pairs, float32 ``[N, H, W(, C)]`` (or a file :meth:`read_data`
-        reads): their mean PSNR and SSIM (dB, unitless; :func:`restoration_scores`) join each epoch's history
+        reads): their mean PSNR and SSIM (dB, unitless; :func:`~tfstem.r_em.validation.restoration_scores`) join each epoch's history
         entry as ``val_psnr`` and ``val_ssim``.
 
     Notes
@@ -78,11 +79,11 @@ class R_EM(Method):
 
     Examples
     --------
-    >>> import tfstem
+    >>> import tfstem.r_em
     >>> rng = np.random.default_rng(0)
     >>> y = rng.random((4, 64, 64, 1), dtype=np.float32) * 100
     >>> x = y + rng.normal(0, 10, y.shape).astype(np.float32)
-    >>> result = tfstem.fit("r_em", (x, y), preset="quick", steps=2, verbose=False)
+    >>> result = tfstem.r_em.fit((x, y), preset="quick", steps=2, verbose=False)
     >>> len(result.history["losses"]["generator_loss"])
     2
     """
@@ -315,11 +316,7 @@ class R_EM(Method):
         if self._preview_batch is None:
             x, y = next(iter(self.dataset(0).take(1)))
             self._preview_batch = (x[:3], y[:3])
-        x, y = self._preview_batch
-        y_g = tf.cast(self.generator(x, training=False), tf.float32)
-        x_n, y_gn, y_n = losses.to_training_space(x, y_g, y, std_floor=self.config.std_floor)
-        row = tf.concat([x_n, y_gn, y_n], axis=2)[..., :1]
-        return tf.clip_by_value((row + 3.0) / 6.0, 0.0, 1.0)
+        return preview_panel(self.generator, *self._preview_batch, std_floor=self.config.std_floor)
 
     def finish(self, stopped: str) -> dict:
         """The final generator's scores on the validation pairs (``{"validation": {...}}``), if any."""
@@ -366,38 +363,6 @@ class R_EM(Method):
         if getattr(args, "validation", None):
             out["validation_data"] = args.validation
         return out
-
-
-def restoration_scores(model, distorted, clean, *, batch_size: int = 4) -> dict:
-    """Mean PSNR and SSIM (dB, unitless) of ``model(distorted)`` against ``clean``, per image (r_em Eq. 1).
-
-    Parameters
-    ----------
-    model : keras.Model
-        A restorer (raw intensities in and out).
-    distorted, clean : np.ndarray
-        float32 ``[N, H, W, C]`` raw intensities; each image's data range is that of its clean image (channel 0
-        is scored).
-    batch_size : int
-        Images per network call.
-
-    Returns
-    -------
-    dict
-        ``{"psnr": float, "ssim": float, "psnr_input": float, "ssim_input": float}``.
-    """
-    from tfstem import metrics
-
-    distorted, clean = as_pairs(distorted, clean)
-    restored = np.concatenate([np.asarray(model(distorted[i:i + batch_size], training=False), np.float32)
-                               for i in range(0, len(distorted), batch_size)])
-    out = {"psnr": [], "ssim": [], "psnr_input": [], "ssim_input": []}
-    for x, y_g, y in zip(distorted, restored, clean):
-        out["psnr"].append(metrics.psnr(y[..., 0], y_g[..., 0]))
-        out["ssim"].append(metrics.ssim(y[..., 0], y_g[..., 0]))
-        out["psnr_input"].append(metrics.psnr(y[..., 0], x[..., 0]))
-        out["ssim_input"].append(metrics.ssim(y[..., 0], x[..., 0]))
-    return {k: float(np.mean(v)) for k, v in out.items()}
 
 
 def _check_float16_safe(generator):
