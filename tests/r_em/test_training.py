@@ -170,6 +170,8 @@ def test_method_refuses_what_it_cannot_use():
         R_EM(tiny_config(), (np.repeat(x, 2, -1), np.repeat(y, 2, -1)))
     with pytest.raises(ValueError, match="one shape"):
         R_EM(tiny_config(), (x, y[:1]))
+    with pytest.raises(ValueError, match=r"\(distorted, clean\) pair of arrays .* ndarray of shape \(2, 48, 48, 1\)"):
+        R_EM(tiny_config(), x)
     with pytest.raises(ValueError, match="from_model is not supported"):
         R_EM(tiny_config(), (x, y), from_model="model.keras")
     with pytest.raises(ValueError, match="config must be an R_EMConfig"):

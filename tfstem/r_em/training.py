@@ -105,7 +105,7 @@ class R_EM(Method):
         self.log_every, self.image_every = config.log_every, config.image_every
         self.checkpoint_every, self.keep_checkpoints = config.checkpoint_every, config.keep_checkpoints
         self._check_strategy()
-        self.pairs = None if data is None else self._checked_pairs(*data, what="data")
+        self.pairs = None if data is None else self._checked_pairs(data, what="data")
         self.validation_data = self._read_validation(validation_data)
         self._preview_batch = None
 
@@ -128,8 +128,12 @@ class R_EM(Method):
             raise ValueError("jit_compile=True needs a single-replica strategy (the step's collectives are not "
                              f"XLA-compiled here); received a strategy with {replicas} replicas.")
 
-    def _checked_pairs(self, distorted, clean, *, what):
-        distorted, clean = as_pairs(distorted, clean)
+    def _checked_pairs(self, pairs, *, what):
+        if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
+            shape = getattr(pairs, "shape", None)
+            raise ValueError(f"{what} must be a (distorted, clean) pair of arrays [N, H, W(, C)]; received a "
+                             f"{type(pairs).__name__}{f' of shape {shape}' if shape is not None else ''}.")
+        distorted, clean = as_pairs(*pairs)
         if distorted.shape[-1] != self.config.channels:
             raise ValueError(f"{what} has {distorted.shape[-1]} channels (shape {distorted.shape}) but the "
                              f"config has channels={self.config.channels}; set channels={distorted.shape[-1]}.")
@@ -142,7 +146,7 @@ class R_EM(Method):
             validation_data = read_pairs(validation_data)
             if validation_data is None:
                 raise ValueError("validation_data must be held-out pairs (a .npz/.h5 file or (x, y)), not synthetic.")
-        return self._checked_pairs(*validation_data, what="validation_data")
+        return self._checked_pairs(validation_data, what="validation_data")
 
     def _build(self):
         from tfstem.r_em.cgrdn import build_cgrdn
