@@ -1,4 +1,4 @@
-"""Training throughput of CGRDN (+ patch critic) with the tfstem trainer: steps/s, images/s, input share.
+"""Training throughput of CGRDN (+ patch critic) with the r_em method: steps/s, images/s, input share.
 
 Measures, for the full-size CGRDN (7,035,521 parameters) at 256x256 and the paper's global batch 4 unless
 told otherwise:
@@ -12,11 +12,12 @@ told otherwise:
   shared host it mostly measures load changes between the two runs).
 
 The first step of each run (tracing/compilation) is excluded. Data: ``tfstem.synth.pairs`` when installed,
-otherwise random crops of in-memory arrays (:func:`tfstem.r_em.training.array_pairs_dataset`).
+otherwise random crops of in-memory arrays (:func:`tfstem.r_em.data.array_pairs_dataset`). The step is
+:class:`tfstem.r_em.training.R_EM`'s (``tfstem.fit("r_em", ...)``), timed one step at a time.
 
     python benchmarks/train_throughput.py                      # full size, released preset (GAN off)
-    python benchmarks/train_throughput.py --preset paper_gan   # with the critic and all losses
-    python benchmarks/train_throughput.py --size small --steps 5
+    python benchmarks/train_throughput.py --preset paper       # with the critic and all losses
+    python benchmarks/train_throughput.py --preset cpu --steps 5   # the reduced CGRDN (formerly --size small)
 """
 
 from __future__ import annotations
@@ -44,25 +45,21 @@ def _device_name():
 
 
 def _data(config, seed):
-    from tfstem.r_em.training import array_pairs_dataset
-
+    """(description, pairs or None): None = synthetic pairs made on the fly."""
     try:
-        from tfstem.synth import pairs
+        import tfstem.synth  # noqa: F401
     except ImportError:
         rng = np.random.default_rng(seed)
         clean = rng.gamma(2.0, 50.0, size=(16, 2 * config.patch_size, 2 * config.patch_size, 1)).astype(np.float32)
         distorted = rng.poisson(clean).astype(np.float32)
-        return "array_pairs_dataset (random crops of in-memory arrays)", lambda start: array_pairs_dataset(
-            distorted, clean, batch_size=config.batch_size, patch_size=config.patch_size, seed=seed,
-            start_step=start)
-    return "tfstem.synth.pairs", lambda start: pairs(config.modality, size=config.patch_size,
-                                                     batch_size=config.batch_size, seed=seed).repeat().skip(start)
+        return "array_pairs_dataset (random crops of in-memory arrays)", (distorted, clean)
+    return "tfstem.synth.pairs", None
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("full", "small"), default="full")
-    parser.add_argument("--preset", choices=("released", "paper_gan"), default="released")
+    parser.add_argument("--preset", choices=("released", "paper", "cpu"), default="released",
+                        help="a preset of models/r_em.json (cpu: the reduced CGRDN, formerly --size small)")
     parser.add_argument("--patch-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement (after 1 warm-up)")
@@ -74,35 +71,42 @@ def main(argv=None):
 
     import tensorflow as tf
 
-    from tfstem.r_em.training import SMALL_GENERATOR, CGRDNTrainer, load_training_config
+    from tfstem.r_em.data import distribute_batches
+    from tfstem.training.fit import build_method
 
     overrides = dict(batch_size=args.batch_size, patch_size=args.patch_size, checkpoint_every=0, log_every=0,
                      image_every=0, jit_compile=args.xla, dtype_policy=args.mixed_precision)
-    if args.size == "small":
-        overrides.update(SMALL_GENERATOR)
-    config = load_training_config("hrstem", args.preset, **overrides)
-    source, data = _data(config, seed=0)
+    config = build_method("r_em", preset=args.preset, **overrides).config
+    source, pairs = _data(config, seed=0)
+
+    def timed_run(cached_batch=None):
+        """Seconds per step after the first (tracing) step, and the generator's parameter count."""
+        method = build_method("r_em", pairs, preset=args.preset, **overrides)
+        if cached_batch is None:
+            batches = method.batches(0)
+        else:
+            batches = iter(distribute_batches(method.strategy, lambda: tf.data.Dataset.from_tensors(cached_batch)
+                                              .repeat(), config.batch_size))
+        method.train_step(batches)
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            method.train_step(batches)
+        return (time.perf_counter() - t0) / args.steps, method.generator.count_params(), method
+
+    step_pipeline, parameters, method = timed_run()
 
     # Pipeline alone.
-    iterator = iter(data(0))
+    iterator = iter(method.dataset(0))
     next(iterator)
     t0 = time.perf_counter()
     for _ in range(args.steps):
         cached = next(iterator)
     pipeline_alone = (time.perf_counter() - t0) / args.steps
-
-    def timed_run(dataset_fn):
-        trainer = CGRDNTrainer(config, verbose=False)
-        history = trainer.fit(dataset_fn, args.steps + 1)
-        return float(np.mean(history["step_time_s"][1:])), trainer.generator.count_params()
-
-    step_pipeline, parameters = timed_run(data)
-    cached_fn = lambda start: tf.data.Dataset.from_tensors(cached).repeat()  # noqa: E731
-    step_cached, _ = timed_run(cached_fn)
+    step_cached, _, _ = timed_run(cached)
     share = min(1.0, pipeline_alone / step_pipeline)
     measured_wait = max(0.0, 1.0 - step_cached / step_pipeline)
     figures = {
-        "device": _device_name(), "tensorflow": tf.__version__, "size": args.size, "parameters": parameters,
+        "device": _device_name(), "tensorflow": tf.__version__, "parameters": parameters,
         "preset": args.preset, "gan": config.gan, "patch_size": config.patch_size, "batch_size": config.batch_size,
         "dtype_policy": config.dtype_policy, "xla": config.jit_compile, "data": source, "timed_steps": args.steps,
         "step_s_pipeline": round(step_pipeline, 4), "step_s_cached": round(step_cached, 4),
@@ -113,7 +117,7 @@ def main(argv=None):
     print("| device | model | preset | batch x patch | steps/s | images/s | s/step | s/step cached | "
           "pipeline s/batch | input share | measured wait |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {figures['device']} | CGRDN {args.size} ({parameters:,} params) | {args.preset} | "
+    print(f"| {figures['device']} | CGRDN ({parameters:,} params) | {args.preset} | "
           f"{config.batch_size} x {config.patch_size}^2 | {figures['steps_per_s']:.4g} | {figures['images_per_s']:.4g} | "
           f"{step_pipeline:.3g} | {step_cached:.3g} | {pipeline_alone:.3g} | {100 * share:.3g} % | "
           f"{100 * measured_wait:.1f} % |")

@@ -1,6 +1,6 @@
-"""Run a few CGRDN+critic training steps in a fresh process and write the per-step losses as JSON.
+"""Run a few r_em (CGRDN + critic) training steps in a fresh process and write the per-step losses as JSON.
 
-Used by ``test_cgrdn_train.py``: logical devices and ``MultiWorkerMirroredStrategy`` must be set up before
+Used by ``test_training.py``: logical devices and ``MultiWorkerMirroredStrategy`` must be set up before
 TensorFlow initialises, which a pytest process has long done.
 
     python cgrdn_distributed_run.py MODE OUT.json
@@ -24,13 +24,14 @@ STEPS = 3
 
 
 def tiny_config(**changes):
-    from tfstem.r_em.training import CGRDNTrainingConfig
+    """The ``released`` loss (L1 x 10) with the critic on, a tiny network, instance noise at every step."""
+    from tfstem.config import load_config
 
     values = dict(features=8, growth=8, layers_per_rdb=2, rdbs_per_grdb=1, grdbs=1, critic_features=8, gan=True,
                   batch_size=4, patch_size=32, warmup_steps=0, log_every=0, image_every=0, checkpoint_every=0,
                   instance_noise_probability=1.0, seed=7)
     values.update(changes)
-    return CGRDNTrainingConfig(**values)
+    return load_config("r_em", "released", **values)
 
 
 def tiny_pairs(n=6, size=48, seed=3):
@@ -48,16 +49,13 @@ def tiny_pairs(n=6, size=48, seed=3):
 
 
 def run(strategy):
-    from tfstem.r_em.training import CGRDNTrainer, array_pairs_dataset
+    from tfstem.r_em.training import R_EM
+    from tfstem.training import train
 
-    config = tiny_config()
-    trainer = CGRDNTrainer(config, strategy=strategy, verbose=False)
-    x, y = tiny_pairs()
-    data = array_pairs_dataset(x, y, batch_size=config.batch_size, patch_size=config.patch_size, seed=1)
-    history = trainer.fit(data, STEPS)
-    result = {"replicas": trainer.strategy.num_replicas_in_sync,
-              **{k: v for k, v in history.items() if k not in ("val_psnr", "val_ssim", "step_time_s")}}
-    return result, trainer.is_chief
+    method = R_EM(tiny_config(), tiny_pairs(), strategy=strategy)
+    result = train(method, steps=STEPS, verbose=False)
+    return {"replicas": method.strategy.num_replicas_in_sync, "step": result.history["step"],
+            **result.history["losses"]}, method.is_chief
 
 
 def main(mode, out_path):

@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("tk_r_em", reason="needs the r_em extra: pip install 'tk-r-em>=1.0.4' (a core dependency)")
 
 from tfstem import r_em  # noqa: E402
+from tfstem.r_em import authors  # noqa: E402
 from tfstem.registry import list_models, load_model  # noqa: E402
 
 MODELS = list(r_em.R_EM_MODELS)
@@ -63,7 +64,7 @@ def test_outputs_match_the_authors_predict_for_all_six_models(cache):
 @pytest.mark.slow
 def test_converted_model_is_cached_in_memory_and_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("TFSTEM_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(r_em, "_LOADED", {})
+    monkeypatch.setattr(authors, "_LOADED", {})
     start = time.perf_counter()
     first = load_model("r_em/lrsem")
     first_seconds = time.perf_counter() - start
@@ -73,8 +74,8 @@ def test_converted_model_is_cached_in_memory_and_on_disk(tmp_path, monkeypatch):
     assert load_model("r_em/lrsem") is first  # second load in the process: no rebuild
     assert time.perf_counter() - start < 0.1 * first_seconds
     # a new process: the .keras file is read, the tk-r-em checkpoint is not
-    monkeypatch.setattr(r_em, "_LOADED", {})
-    monkeypatch.setattr(r_em, "load_r_em_weights", lambda *a: pytest.fail("converted again despite the cache"))
+    monkeypatch.setattr(authors, "_LOADED", {})
+    monkeypatch.setattr(authors, "load_r_em_weights", lambda *a: pytest.fail("converted again despite the cache"))
     again = load_model("r_em/lrsem")
     for a, b in zip(first.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)

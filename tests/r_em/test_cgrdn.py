@@ -75,7 +75,7 @@ def test_models_config_documents_the_builder_defaults():
     import json
     from pathlib import Path
 
-    config = json.loads((Path(__file__).parents[2] / "models" / "cgrdn.json").read_text())
+    config = json.loads((Path(__file__).parents[2] / "models" / "r_em.json").read_text())
     defaults = {k: p.default for k, p in inspect.signature(build_cgrdn).parameters.items() if k != "name"}
-    assert {k: v["value"] for k, v in config["architecture"].items()} == defaults
-    assert config["parameters"] == build_cgrdn(**{k: v["value"] for k, v in config["architecture"].items()}).count_params()
+    assert {k: config["options"][k]["value"] for k in defaults} == defaults
+    assert config["parameters"] == build_cgrdn(**defaults).count_params()

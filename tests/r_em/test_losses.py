@@ -164,14 +164,14 @@ def test_relativistic_losses_match_numpy(rng):
 
 
 def test_loss_weights_presets_and_totals(rng):
-    released = r_em.LossWeights.released()
+    released = r_em.LossWeights()  # L1 x 10 alone: the authors' released loss vector
     assert (released.l1, released.l2, released.mlwt, released.fourier) == (10.0, 0.0, 0.0, 0.0)
     y = _img(rng.normal(size=(2, 16, 16, 1)))
     y_g = _img(rng.normal(size=(2, 16, 16, 1)))
     terms = r_em.pixel_wise_losses(y, y_g, released)
     assert set(terms) == {"l1", "pixel_wise"}
     np.testing.assert_allclose(terms["pixel_wise"].numpy(), 10 * r_em.l1_loss(y, y_g).numpy(), rtol=1e-6)
-    gan = r_em.LossWeights.paper_gan()
+    gan = r_em.LossWeights(l1=10.0, l2=2.0, mlwt=1.0, fourier=0.5, mean=1.0, std=1.0, adversarial=5e-4)
     terms = r_em.pixel_wise_losses(y, y_g, gan)
     assert set(terms) == set(r_em.PIXEL_TERMS) | {"pixel_wise"}
     expected = sum(getattr(gan, k) * terms[k].numpy() for k in r_em.PIXEL_TERMS)

@@ -17,6 +17,8 @@ def build_method(method: str, data=None, *, preset: str | None = None, config=No
     """The :class:`~tfstem.training.method.Method` of ``method`` built on ``data`` (see :func:`fit`)."""
     name = method_name(method)
     cls = method_class(name)
+    # Keyword arguments of the method's constructor (e.g. r_em's validation_data), not config options.
+    extras = {key: overrides.pop(key) for key in list(overrides) if key in cls.constructor_options}
     if config is None:
         config = load_config(name, preset or default_preset(name), **overrides)
     else:
@@ -31,7 +33,7 @@ def build_method(method: str, data=None, *, preset: str | None = None, config=No
     kwargs = {"strategy": make_strategy(strategy)} if strategy is not None else {}
     if from_model is not None:
         kwargs["from_model"] = from_model
-    return cls(config, data, **kwargs)
+    return cls(config, data, **kwargs, **extras)
 
 
 def fit(method: str, data=None, *, preset: str | None = None, output_dir=None, resume: bool = False,
@@ -81,7 +83,8 @@ def fit(method: str, data=None, *, preset: str | None = None, output_dir=None, r
     channels_axis : int, optional
         With a path: the axis of the channels in the file if it is not the last.
     **overrides
-        Options of the method's config (names as in ``models/<method>.json``), e.g. ``patch_size=64``.
+        Options of the method's config (names as in ``models/<method>.json``), e.g. ``patch_size=64``, and the
+        method's own constructor options (``Method.constructor_options``, e.g. r_em's ``validation_data``).
 
     Returns
     -------

@@ -29,11 +29,17 @@ class Method:
         Its config dataclass (built by :func:`tfstem.config.load_config`).
     progress_keys : tuple of str
         Losses shown on the progress bar.
+    constructor_options : tuple of str
+        Extra constructor keyword arguments that ``tfstem.fit(..., **overrides)`` passes to the method
+        instead of to its config.
     """
 
     name: str = ""
     config_class: type = object
     progress_keys: tuple = ()
+    #: Keyword arguments of the constructor beyond ``config``, ``data``, ``strategy`` and ``from_model`` that
+    #: :func:`tfstem.training.fit.fit` passes through from its ``**overrides`` (e.g. r_em's ``validation_data``).
+    constructor_options: tuple = ()
 
     # ------------------------------------------------------------------ data
     @classmethod
