@@ -27,23 +27,23 @@ def test_paper_structure():
 
 
 def test_small_critic_runs_and_dropout_is_active_in_training():
-    model = build_wgan_critic(crop_size=32, filters=(4, 4, 8, 8))
+    model = build_wgan_critic(patch_size=32, filters=(4, 4, 8, 8))
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype("float32")
     a = model(x, training=False).numpy()
     np.testing.assert_allclose(a, model(x, training=False).numpy())
     assert not np.allclose(model(x, training=True).numpy(), a)
 
 
-def test_bad_crop_size():
+def test_bad_patch_size():
     with pytest.raises(ValueError, match="multiple of 16"):
-        build_wgan_critic(crop_size=120)
+        build_wgan_critic(patch_size=120)
 
 
 def _border_sensitivity(grid):
     """Row profile of |d score / d input| of a linear, all-positive critic (coverage of each input row)."""
     import tensorflow as tf
 
-    model = build_wgan_critic(crop_size=64, filters=(2, 2, 2, 2), normalization="none", dropout=0.0, grid=grid)
+    model = build_wgan_critic(patch_size=64, filters=(2, 2, 2, 2), normalization="none", dropout=0.0, grid=grid)
     for layer in model.layers:
         weights = layer.get_weights()
         if weights:
@@ -70,11 +70,11 @@ def test_critic_sees_all_four_borders_alike():
 
 
 def test_grid_option():
-    alternating = build_wgan_critic(crop_size=32, filters=(4, 4, 8, 8))
+    alternating = build_wgan_critic(patch_size=32, filters=(4, 4, 8, 8))
     assert [l.name for l in alternating.layers if isinstance(l, keras.layers.Cropping2D)] == [
         "critic_down2_odd_grid", "critic_down4_odd_grid"]
-    even = build_wgan_critic(crop_size=32, filters=(4, 4, 8, 8), grid="even")
+    even = build_wgan_critic(patch_size=32, filters=(4, 4, 8, 8), grid="even")
     assert not any(isinstance(l, keras.layers.Cropping2D) for l in even.layers)
     assert alternating.count_params() == even.count_params()
     with pytest.raises(ValueError, match="grid must be one of"):
-        build_wgan_critic(crop_size=32, filters=(4, 4, 8, 8), grid="odd")
+        build_wgan_critic(patch_size=32, filters=(4, 4, 8, 8), grid="odd")

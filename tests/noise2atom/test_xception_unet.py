@@ -9,7 +9,7 @@ from tfstem.noise2atom.xception_unet import (Noise2AtomNormalization, build_deno
 
 @pytest.fixture(scope="module")
 def small():
-    return build_xception_unet(base_filters=4, num_residual_blocks=1, full_resolution_kernels=(1, 3, 5, 7),
+    return build_xception_unet(features=4, num_residual_blocks=1, full_resolution_kernels=(1, 3, 5, 7),
                                low_resolution_kernels=(3, 5), name="ms2c")
 
 
@@ -78,6 +78,6 @@ def test_denoiser_any_size_and_keras_round_trip(small, tmp_path):
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="divisible"):
-        build_xception_unet(base_filters=6)
+        build_xception_unet(features=6)
     with pytest.raises(ValueError, match="normalization"):
-        build_xception_unet(base_filters=8, normalization="batch")
+        build_xception_unet(features=8, normalization="batch")
