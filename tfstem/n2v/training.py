@@ -132,6 +132,7 @@ class N2V(Method):
         self._train_function = tf.function(self._train_on_batch, jit_compile=jit)
         self._loss_function = tf.function(self._loss_on_batch, jit_compile=jit)
         self._session = {"started": None, "steps": 0}
+        self.last_val_loss = None  # the latest end_of_epoch's (the napari Train widget's readout)
 
     # ------------------------------------------------------------------ data
     @classmethod
@@ -196,9 +197,9 @@ class N2V(Method):
 
     def end_of_epoch(self, epoch: int, means: dict) -> dict:
         """Validation loss; the weights are kept if it is the lowest so far."""
-        val_loss = self.validation_loss()
-        self._keep_if_best(val_loss, epoch)
-        return {"val_loss": val_loss}
+        self.last_val_loss = self.validation_loss()
+        self._keep_if_best(self.last_val_loss, epoch)
+        return {"val_loss": self.last_val_loss}
 
     def trackables(self) -> dict:
         return {"core": self.core, "optimizer": self.optimizer, "step": self._step,
