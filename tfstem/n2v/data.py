@@ -17,8 +17,8 @@ from tfstem.n2v.config import N2VConfig
 from tfstem.n2v.masking import mask_batch
 from tfstem.n2v.unet import N2V_STD_FLOOR, N2V_STD_MULTIPLIER
 
-__all__ = ["read_series", "as_frames", "check_frames", "check_patch_fits", "normalise_frames", "split_frames",
-           "training_dataset", "validation_batch"]
+__all__ = ["read_series", "as_frames", "check_frames", "check_channels", "check_patch_fits", "normalise_frames",
+           "split_frames", "training_dataset", "validation_batch"]
 
 
 def read_series(path, channels_axis=None) -> np.ndarray:
@@ -35,8 +35,26 @@ def read_series(path, channels_axis=None) -> np.ndarray:
 def as_frames(frames, channels=None) -> np.ndarray:
     """Validate and copy a video to ``float32 [N, H, W, C]``.
 
-    ``[N, H, W]`` becomes ``[N, H, W, 1]``. A 4-D array whose *first* axis is small (<= 4) and last
-    axis large looks like ``[C, N, H, W]``: rejected with a message rather than silently misread.
+    ``[N, H, W]`` becomes ``[N, H, W, 1]``. More than 8 channels on the last axis looks like channels
+    first (``[N, C, H, W]``): rejected with a message rather than silently misread.
+
+    Parameters
+    ----------
+    frames : array_like, ``[N, H, W]`` or ``[N, H, W, C]``
+        Raw intensities, any real dtype (not modified).
+    channels : int, optional
+        The channels a model expects (transfer training).
+
+    Returns
+    -------
+    numpy.ndarray, float32 ``[N, H, W, C]``
+        A new array.
+
+    Raises
+    ------
+    ValueError
+        Empty, not 3-D or 4-D, channels first, complex, not numbers, NaN or inf, beyond float32, or other
+        channels than ``channels``; one line that says the fix.
     """
     array = np.asarray(frames)
     if array.ndim == 3:
@@ -64,9 +82,15 @@ def as_frames(frames, channels=None) -> np.ndarray:
         largest = float(np.abs(np.asarray(frames)).max())
         raise ValueError(f"frames hold values beyond float32 (largest magnitude {largest:.3g}); rescale them "
                          "before training.")
-    if channels is not None and array.shape[-1] != channels:
-        raise ValueError(f"the model expects {channels} channels; received frames with {array.shape[-1]}.")
+    if channels is not None:
+        check_channels(array, channels)
     return array
+
+
+def check_channels(frames, channels: int) -> None:
+    """Raise a one-line ValueError unless ``frames`` (``[N, H, W, C]``) have the ``channels`` a model expects."""
+    if frames.shape[-1] != channels:
+        raise ValueError(f"the model expects {channels} channels; received frames with {frames.shape[-1]}.")
 
 
 def normalise_frames(frames, std_multiplier=N2V_STD_MULTIPLIER, std_floor=N2V_STD_FLOOR) -> np.ndarray:

@@ -24,7 +24,8 @@ import tensorflow as tf
 
 from tfstem.n2v.config import N2VConfig
 from tfstem.n2v.data import (
-    as_frames, check_patch_fits, normalise_frames, read_series, split_frames, training_dataset, validation_batch,
+    as_frames, check_channels, check_patch_fits, normalise_frames, read_series, split_frames, training_dataset,
+    validation_batch,
 )
 from tfstem.n2v.losses import packed_masked_mse
 from tfstem.n2v.unet import build_n2v_unet, build_n2v_unet_core
@@ -105,16 +106,17 @@ class N2V(Method):
         if strategy is not None:
             raise ValueError(f"n2v trains on one device (host-side patches, one validation set); received "
                              f"strategy={strategy!r}; leave strategy unset.")
+        frames = as_frames(data)  # before a model is loaded or built
+        check_patch_fits(frames, config.patch_size)
         core = None
         if from_model is not None:
             core = _uncompiled_copy(core_of(_load(from_model)))
+            check_channels(frames, int(core.input_shape[-1]))
             config = config.replace(**architecture_of(core))
-        frames = as_frames(data, None if core is None else int(core.input_shape[-1]))  # before any build
-        check_patch_fits(frames, config.patch_size)
         self.config = config
         self._data_record = data_fingerprint(frames)
         keras.utils.set_random_seed(config.seed)
-        self.core = core or build_n2v_unet_core(
+        self.core = core if core is not None else build_n2v_unet_core(
             channels=frames.shape[-1], depth=config.depth, features=config.features,
             first_kernel_size=config.first_kernel_size, kernel_size=config.kernel_size,
             negative_slope=config.negative_slope, group_norm_groups=config.group_norm_groups)
