@@ -122,6 +122,8 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=4, help="score every k-th frame (odd frames first)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="replace an earlier training run in the output")
+    parser.add_argument("--resume", action="store_true", help="continue the training run in the output (e.g. after "
+                        "--max-minutes stopped it)")
     args = parser.parse_args(argv)
 
     noisy, clean = load_video()
@@ -136,7 +138,8 @@ def main(argv=None):
     output.mkdir(parents=True, exist_ok=True)
 
     result = tfstem.n2v.fit(noisy, preset=preset, seed=args.seed, max_minutes=args.max_minutes,
-                            output_dir=output / "training", force=args.force, verbose=True, **overrides)
+                            output_dir=output / "training", force=args.force, resume=args.resume, verbose=True,
+                            **overrides)
     model, config, info = result.model, result.config, result.extra
     model.save(output / "model.keras")
     start = time.perf_counter()
