@@ -4,7 +4,7 @@ Both sides run the paper's network size (depth-4 U-Net, 64 first-level features,
 and out) on the same frames (the shipped simulated video tiled to 512 x 512) on the same machine:
 
 * tfstem: the deployable Keras model (normalisation, padding inside) called through a
-  ``tf.function``; training = one step of masking (:func:`tfstem.n2v.training.mask_batch`) + forward
+  ``tf.function``; training = one step of masking (:func:`tfstem.n2v.masking.mask_batch`) + forward
   + masked MSE + Adam update, also a ``tf.function``;
 * CAREamics (PyTorch; ``--peer-python`` points at a venv with ``careamics`` and ``torch``): the
   ``UNet`` of its ``N2VModule`` (``depth=4, num_channels_init=64, independent_channels=False``)
@@ -69,7 +69,8 @@ def run_ours(frames, args):
     from tfstem import baselines
     from tfstem.n2v.losses import masked_mse
     from tfstem.n2v.unet import build_n2v_unet
-    from tfstem.n2v.training import mask_batch, normalise_frames
+    from tfstem.n2v.data import normalise_frames
+    from tfstem.n2v.masking import mask_batch
 
     model = build_n2v_unet(channels=2, features=args.features, depth=args.depth)
     import tfstem

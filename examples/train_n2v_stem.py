@@ -12,9 +12,10 @@ magnitudes as the paper's Fig. 5), ``metrics.json`` and ``metrics.md`` (the tabl
 Settings: the paper's network is 31 M parameters and was trained for ~1.5 h on a GPU. The default
 here is a CPU preset (``--preset cpu``): the same depth-4 U-Net with 16 first-level features, 64 px
 patches, mask grid pitch 8 px (denser masks: more supervised pixels per step), a 5x5 replacement
-window and Adam 4e-4, stopped by ``--max-minutes``. ``--preset paper`` uses models/n2v_stem.json
-unchanged. On 2 shared CPU cores, 30 minutes of the CPU preset reach the figures in
-benchmarks/RESULTS.md. ``--quick`` (CI) trains a tiny network for a few steps on 8 frames.
+window and Adam 4e-4, stopped by ``--max-minutes`` (preset ``cpu`` of models/n2v.json). ``--preset paper``
+uses the paper's settings unchanged (patches capped at the frame size). On 2 shared CPU cores, 30 minutes
+of the CPU preset reach the figures in benchmarks/RESULTS.md. ``--quick`` (CI) trains a tiny network for a
+few steps on 8 frames (preset ``quick``).
 
 ``--channels adf`` / ``bf`` trains a mono-channel model on one channel (the paper's mono-vs-dual
 comparison: run the three with the same budget).
@@ -23,7 +24,6 @@ comparison: run the three with the same budget).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -34,18 +34,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+import tfstem.n2v  # noqa: E402
 from tfstem import baselines, metrics  # noqa: E402
-from tfstem.paths import MODELS_DIR  # noqa: E402
-from tfstem.n2v.training import N2VConfig, train  # noqa: E402
+from tfstem.config import paper_values  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VIDEO = HERE / "data" / "n2v_dual_channel_video.npz"
 NAMES = ("ADF", "BF")
 TV_WEIGHTS = (1.0, 0.75)  # paper, Methods: 1/lambda = 1.0 ADF, 0.75 BF
-CPU_PRESET = dict(features=16, patch_size=64, mask_spacing=8, mask_jitter=2, replacement_radius=2,
-                  learning_rate=4e-4, steps_per_epoch=50, epochs=100000, validation_patches=24)
-QUICK_PRESET = dict(features=4, depth=2, patch_size=32, batch_size=4, mask_spacing=8, replacement_radius=2,
-                    learning_rate=1e-3, steps_per_epoch=3, epochs=2, validation_patches=4)
 
 
 def load_video(path=VIDEO):
@@ -126,6 +122,8 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=4, help="score every k-th frame (odd frames first)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="replace an earlier training run in the output")
+    parser.add_argument("--resume", action="store_true", help="continue the training run in the output (e.g. after "
+                        "--max-minutes stopped it)")
     args = parser.parse_args(argv)
 
     noisy, clean = load_video()
@@ -134,17 +132,15 @@ def main(argv=None):
     selection = {"both": [0, 1], "adf": [0], "bf": [1]}[args.channels]
     noisy, clean = noisy[..., selection], clean[..., selection]
     names = [NAMES[c] for c in selection]
-    if args.preset == "paper":
-        config = N2VConfig.from_json(MODELS_DIR / "n2v_stem.json")
-        config = dataclasses.replace(config, patch_size=min(config.patch_size, noisy.shape[1]))
-    else:
-        config = N2VConfig(**(QUICK_PRESET if args.quick else CPU_PRESET))
-    config = dataclasses.replace(config, seed=args.seed)
+    preset = "quick" if args.quick else args.preset
+    overrides = {"patch_size": min(paper_values("n2v")["patch_size"], noisy.shape[1])} if preset == "paper" else {}
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
-    model, info = train(noisy, config, max_minutes=args.max_minutes, output_dir=output / "training",
-                        force=args.force, verbose=True)
+    result = tfstem.n2v.fit(noisy, preset=preset, seed=args.seed, max_minutes=args.max_minutes,
+                            output_dir=output / "training", force=args.force, resume=args.resume, verbose=True,
+                            **overrides)
+    model, config, info = result.model, result.config, result.extra
     model.save(output / "model.keras")
     start = time.perf_counter()
     denoised = restore_frames(model, noisy)
@@ -166,8 +162,8 @@ def main(argv=None):
     table = {method: score(clean[evaluate], estimate) for method, estimate in results.items()}
     report = {
         "channels": names, "config": config.to_dict(), "frames_scored": evaluate.tolist(),
-        "training": {k: info[k] for k in ("steps", "seconds", "images_per_second", "best_epoch", "best_val_loss",
-                                          "stopped_by_budget")},
+        "training": {"steps": result.steps, "seconds": result.seconds, "stopped": result.stopped,
+                     **{k: info[k] for k in ("images_per_second", "best_epoch", "best_val_loss")}},
         "predict_ms_per_frame": predict_ms, "frame_shape": list(noisy.shape[1:]),
         "metrics": {m: {names[c]: v for c, v in t.items()} for m, t in table.items()},
     }
@@ -179,7 +175,7 @@ def main(argv=None):
         lines.append(f"| {method} | {cells} |")
     (output / "metrics.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"training: {info['steps']} steps in {info['seconds']:.0f} s; prediction {predict_ms:.1f} ms per "
+    print(f"training: {result.steps} steps in {result.seconds:.0f} s; prediction {predict_ms:.1f} ms per "
           f"{noisy.shape[1]}x{noisy.shape[2]} frame")
     figures(output, clean[evaluate], results, names)
     print(f"wrote {output}/")

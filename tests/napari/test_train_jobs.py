@@ -67,3 +67,26 @@ def test_job_errors_are_one_line_results_not_exceptions(private_cache):
     result = train_job(frames[:, :12, :12], "n2v", settings, updates=queue.Queue(), stop=threading.Event(), source="x")
     assert "too small" in result["error"]
     assert trained_models.list_trained_models() == []
+
+
+def test_n2v_job_reports_steps_and_epochs_stops_and_saves(private_cache):
+    frames = np.random.default_rng(0).normal(10.0, 1.0, (6, 32, 32, 2)).astype(np.float32)
+    stop, seen = threading.Event(), []
+
+    class StopAtThree(queue.Queue):  # the Stop button, pressed when the third step's loss arrives
+        def put(self, item, *args, **kwargs):
+            seen.append(item)
+            if item[:2] == ("step", 3):
+                stop.set()
+            super().put(item, *args, **kwargs)
+
+    settings = dict(epochs=5, max_minutes=5.0, features=4, patch_size=32,
+                    options=dict(steps_per_epoch=2, depth=2, validation_patches=2, batch_size=2))
+    result = train_job(frames, "n2v", settings, updates=StopAtThree(), stop=stop, source="video")
+    assert "error" not in result, result
+    assert [item[:2] for item in seen] == [("step", 1), ("step", 2), ("epoch", 1), ("step", 3)]
+    assert set(seen[2][2]) == {"loss", "val_loss"} and all(np.isfinite(list(seen[2][2].values())))
+    assert result["stopped"] == "callback" and result["steps"] == 3 and np.isfinite(result["best_val_loss"])
+    assert format_losses(*seen[2]).startswith("epoch 1: loss")
+    record = json.loads(result["path"].with_suffix(".json").read_text())
+    assert record["method"] == "n2v" and record["channels"] == 2

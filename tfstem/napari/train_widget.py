@@ -1,6 +1,7 @@
 """The napari "Train" widget: dual-channel Noise2Void or Noise2Atom on an image layer, with a live loss readout.
 
-Training runs :func:`tfstem.n2v.fit` (its ``callbacks`` receive Keras' per-step and per-epoch losses) or
+Training runs N2V on :func:`tfstem.training.train` (its ``callback`` receives each step's loss; the epoch's
+validation loss is read from the method) or
 :func:`tfstem.noise2atom.fit` (its ``callback`` receives each iteration's losses) in a
 :func:`napari.qt.threading.thread_worker`. The callbacks put ``(what, step, losses)`` on a queue that a
 ``QTimer`` in the GUI thread reads every :data:`POLL_MS` ms to update the readout and the budget bar
@@ -11,7 +12,6 @@ chosen in the widget) and then offered by every open Restore widget.
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -87,31 +87,25 @@ def train_job(frames, method: str, settings: dict, *, updates: queue.Queue, stop
         height, width = frames.shape[1:3]
         patch = fit_patch_size(settings["patch_size"], height, width, minimum=16 if method == "n2v" else 48)
         if method == "n2v":
-            import keras
+            from tfstem.training.fit import build_method
+            from tfstem.training.loop import train
 
-            import tfstem.n2v
+            job = build_method("n2v", frames, epochs=settings["epochs"], features=settings["features"],
+                               patch_size=patch, **options)
+            per_epoch, epoch_losses = job.steps_per_epoch(), []
 
-            class Reporter(keras.callbacks.Callback):
-                def __init__(self):
-                    super().__init__()
-                    self.step = 0
+            def report(step, losses):
+                updates.put(("step", step, {"loss": losses["loss"]}))
+                epoch_losses.append(losses["loss"])
+                if step % per_epoch == 0:  # the loop has just measured this epoch's validation loss
+                    updates.put(("epoch", step // per_epoch, {"loss": sum(epoch_losses) / len(epoch_losses),
+                                                              "val_loss": job.last_val_loss}))
+                    epoch_losses.clear()
+                return stop.is_set()
 
-                def on_train_batch_end(self, batch, logs=None):
-                    self.step += 1
-                    updates.put(("step", self.step, {"loss": float((logs or {}).get("loss", math.nan))}))
-                    if stop.is_set():
-                        self.model.stop_training = True
-
-                def on_epoch_end(self, epoch, logs=None):
-                    logs = logs or {}
-                    updates.put(("epoch", epoch + 1, {k: float(logs[k]) for k in ("loss", "val_loss") if k in logs}))
-
-            model, info = tfstem.n2v.fit(
-                frames, epochs=settings["epochs"], max_minutes=settings["max_minutes"], verbose=False,
-                return_info=True, callbacks=[Reporter()], features=settings["features"], patch_size=patch,
-                **options)
-            summary = dict(steps=info["steps"], stopped="budget or stop" if info["stopped_by_budget"] or stop.is_set()
-                           else "epochs", best_val_loss=info["best_val_loss"])
+            result = train(job, max_minutes=settings["max_minutes"], verbose=False, callback=report)
+            model = result.model
+            summary = dict(steps=result.steps, stopped=result.stopped, best_val_loss=result.extra["best_val_loss"])
         elif method == "noise2atom":
             import tfstem.noise2atom
 
