@@ -260,7 +260,7 @@ def train(method, *, output_dir=None, resume: bool = False, force: bool = False,
     per_epoch = int(method.steps_per_epoch())
     total = int(steps) if steps is not None else int(epochs or config.epochs) * per_epoch
     folder = prepare(method, output_dir=output_dir, resume=resume, force=force)
-    checkpoint = tf.train.Checkpoint(**method.trackables())
+    checkpoint = tf.train.Checkpoint(**_with_random_states(method.trackables()))
     manager = None
     if folder is not None:
         directory = method.scratch_directory(folder.directory) or folder.checkpoints
@@ -356,6 +356,24 @@ def train(method, *, output_dir=None, resume: bool = False, force: bool = False,
         print(f"{method.name}: stopped ({stopped}) at step {method.step} of {total}{where}.", file=sys.stderr)
     return FitResult(model=model, history=history, config=config, run_folder=folder.directory if folder else None,
                      stopped=stopped, method=method.name, extra=extra)
+
+
+def _with_random_states(trackables: dict) -> dict:
+    """``trackables`` plus the state of every Keras seed generator inside its models (dropout masks).
+
+    Keras 3 layers keep a ``SeedGenerator`` whose state variable ``tf.train.Checkpoint`` does not see through
+    the model; without it a resumed run would draw other dropout masks than an uninterrupted one.
+    """
+    import keras
+
+    out = dict(trackables)
+    for key, value in trackables.items():
+        if isinstance(value, keras.Model):
+            states = [generator.state.value for layer in value._flatten_layers()
+                      for generator in getattr(layer, "_seed_generators", ())]
+            if states:
+                out[f"{key}_random_states"] = states
+    return out
 
 
 def _go_back(method, checkpoint, manager, history, verbose) -> None:
