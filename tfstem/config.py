@@ -30,7 +30,7 @@ from pathlib import Path
 from tfstem.paths import MODELS_DIR
 
 __all__ = ["METHODS", "ALIASES", "method_name", "method_class", "model_file", "paper_values", "preset_names",
-           "describe_presets", "default_preset", "load_config", "parse_overrides", "ConfigMixin"]
+           "describe_presets", "default_preset", "load_config", "parse_overrides", "ConfigMixin", "method_config"]
 
 #: Method name -> the module that defines its :class:`~tfstem.training.method.Method` (attribute ``METHOD``).
 METHODS = {"r_em": "tfstem.r_em.training", "noise2atom": "tfstem.noise2atom.training", "n2v": "tfstem.n2v.training"}
@@ -150,6 +150,29 @@ def parse_overrides(items) -> dict:
             raise ValueError(f"--set takes KEY=VALUE; received {item!r}.")
         out[key.strip()] = _parse_value(value.strip())
     return out
+
+
+def method_config(method: str):
+    """Class decorator: a frozen dataclass whose field defaults are the paper's values of ``models/<method>.json``.
+
+    Fields are declared with their type only (``depth: int``); each takes its default from the model file's
+    ``options`` (lists become tuples), so the paper's numbers live in one place. A field the file lacks is
+    an error at import, naming the file.
+    """
+
+    def decorate(cls):
+        values = paper_values(method)
+        fields = [name for name in cls.__dict__.get("__annotations__", {}) if name not in cls.__dict__]
+        missing = [name for name in fields if name not in values]
+        if missing:
+            raise KeyError(f"models/{method}.json has no value for option(s) {missing}.")
+        for name in fields:
+            value = values[name]
+            setattr(cls, name, tuple(value) if isinstance(value, list) else value)
+        cls.method = method
+        return dataclasses.dataclass(frozen=True)(cls)
+
+    return decorate
 
 
 class ConfigMixin:

@@ -25,6 +25,7 @@ class LineConfig(ConfigMixin):
     steps_per_epoch: int = 4
     seed: int = 0
     poison_step: int = 0  # the step whose loss is NaN (0: none)
+    checkpoint_every: int = 0
 
 
 class Line(Method):
@@ -109,6 +110,9 @@ def test_an_earlier_run_needs_resume_or_force(tmp_path):
         train(Line(LineConfig(epochs=1, learning_rate=0.2)), output_dir=tmp_path, resume=True, verbose=False)
     with pytest.raises(ValueError, match="not both"):
         train(Line(LineConfig(epochs=1)), output_dir=tmp_path, resume=True, force=True, verbose=False)
+    more = train(Line(LineConfig(epochs=2, checkpoint_every=1)), output_dir=tmp_path, resume=True, epochs=2,
+                 verbose=False)  # the length and the intervals may change on resume
+    assert more.history["step"] == list(range(1, 9))
     fresh = train(Line(LineConfig(epochs=1, learning_rate=0.2)), output_dir=tmp_path, force=True, verbose=False)
     assert fresh.steps == 4 and json.loads((tmp_path / "config.json").read_text())["learning_rate"] == 0.2
 

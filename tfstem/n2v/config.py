@@ -7,25 +7,23 @@ author's successor code); its ``presets`` (``paper``, ``cpu``, ``quick``) are ap
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
 
-from tfstem.config import ConfigMixin, paper_values
+from tfstem.config import ConfigMixin, method_config
 
 __all__ = ["N2VConfig", "REPLACEMENTS"]
 
 #: Values of ``replacement``: N2V2's local mean (the paper) or original N2V's random neighbour.
 REPLACEMENTS = ("local_mean", "neighbour")
 
-_PAPER = paper_values("n2v")
 
 
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-@dataclasses.dataclass(frozen=True)
+@method_config("n2v")
 class N2VConfig(ConfigMixin):
     """Hyperparameters of dual-channel Noise2Void; defaults are the paper's (Thornley et al. 2025).
 
@@ -81,27 +79,25 @@ class N2VConfig(ConfigMixin):
         A value out of range; the message echoes it and says what is allowed.
     """
 
-    method = "n2v"
-
-    depth: int = _PAPER["depth"]
-    features: int = _PAPER["features"]
-    first_kernel_size: int = _PAPER["first_kernel_size"]
-    kernel_size: int = _PAPER["kernel_size"]
-    negative_slope: float = _PAPER["negative_slope"]
-    group_norm_groups: int | None = _PAPER["group_norm_groups"]
-    learning_rate: float = _PAPER["learning_rate"]
-    batch_size: int = _PAPER["batch_size"]
-    epochs: int = _PAPER["epochs"]
-    steps_per_epoch: int | None = _PAPER["steps_per_epoch"]
-    patch_size: int = _PAPER["patch_size"]
-    frame_step: int = _PAPER["frame_step"]
-    mask_spacing: int = _PAPER["mask_spacing"]
-    mask_jitter: int = _PAPER["mask_jitter"]
-    replacement: str = _PAPER["replacement"]
-    replacement_radius: int = _PAPER["replacement_radius"]
-    validation_patches: int = _PAPER["validation_patches"]
-    std_multiplier: float = _PAPER["std_multiplier"]
-    seed: int = _PAPER["seed"]
+    depth: int
+    features: int
+    first_kernel_size: int
+    kernel_size: int
+    negative_slope: float
+    group_norm_groups: int | None
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int | None
+    patch_size: int
+    frame_step: int
+    mask_spacing: int
+    mask_jitter: int
+    replacement: str
+    replacement_radius: int
+    validation_patches: int
+    std_multiplier: float
+    seed: int
 
     def __post_init__(self):
         positive = ("depth", "features", "first_kernel_size", "kernel_size", "batch_size", "epochs", "patch_size",

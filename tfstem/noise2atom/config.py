@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
-from tfstem.config import ConfigMixin, paper_values
+from tfstem.config import ConfigMixin, method_config
 from tfstem.noise2atom.lowpass import LOWPASS_KERNELS
 from tfstem.noise2atom.wgan_critic import CRITIC_GRIDS
 from tfstem.noise2atom.xception_unet import NORMALIZATIONS
 
 __all__ = ["Noise2AtomConfig"]
 
-_PAPER = paper_values("noise2atom")
 
 
-@dataclasses.dataclass(frozen=True)
+@method_config("noise2atom")
 class Noise2AtomConfig(ConfigMixin):
     """Every hyperparameter of Noise2Atom; the defaults are the paper's, read from ``models/noise2atom.json``
     (``options``: each value with its source), so ``Noise2AtomConfig()`` is the ``paper`` preset.
@@ -79,46 +77,44 @@ class Noise2AtomConfig(ConfigMixin):
         Seeds weights, crops, clean images and penalty interpolation.
     """
 
-    method = "noise2atom"
-
-    features: int = _PAPER["features"]
-    num_residual_blocks: int = _PAPER["num_residual_blocks"]
-    full_resolution_kernels: tuple = tuple(_PAPER["full_resolution_kernels"])
-    low_resolution_kernels: tuple = tuple(_PAPER["low_resolution_kernels"])
-    normalization: str = _PAPER["normalization"]
-    critic_filters: tuple = tuple(_PAPER["critic_filters"])
-    critic_dropout: float = _PAPER["critic_dropout"]
-    critic_grid: str = _PAPER["critic_grid"]
-    lowpass_size: int = _PAPER["lowpass_size"]
-    lowpass_sigma: float = _PAPER["lowpass_sigma"]
-    lowpass_kernel: str = _PAPER["lowpass_kernel"]
-    lowpass_padding: str = _PAPER["lowpass_padding"]
-    gp_weight: float = _PAPER["gp_weight"]
-    alpha: float = _PAPER["alpha"]
-    beta: float = _PAPER["beta"]
-    gp_interpolation: str = _PAPER["gp_interpolation"]
-    critic_steps: int = _PAPER["critic_steps"]
-    cycle_updates: str = _PAPER["cycle_updates"]
-    generator_optimizers: str = _PAPER["generator_optimizers"]
-    adversarial_warmup: int = _PAPER["adversarial_warmup"]
-    warmup_critic: bool = _PAPER["warmup_critic"]
-    sign_anchor_weight: float = _PAPER["sign_anchor_weight"]
-    sign_anchor_margin: float = _PAPER["sign_anchor_margin"]
-    learning_rate: float = _PAPER["learning_rate"]
-    adversarial_learning_rate: float | None = _PAPER["adversarial_learning_rate"]
-    rmsprop_rho: float = _PAPER["rmsprop_rho"]
-    rmsprop_momentum: float = _PAPER["rmsprop_momentum"]
-    batch_size: int = _PAPER["batch_size"]
-    patch_size: int = _PAPER["patch_size"]
-    training_frames: int = _PAPER["training_frames"]
-    epochs: int = _PAPER["epochs"]
-    steps_per_epoch: int | None = _PAPER["steps_per_epoch"]
-    patch_sampling: str = _PAPER["patch_sampling"]
-    early_stop_cycle: float | None = _PAPER["early_stop_cycle"]
-    early_stop_lfc: float | None = _PAPER["early_stop_lfc"]
-    site_pitch: int = _PAPER["site_pitch"]
-    integer_variance: bool = _PAPER["integer_variance"]
-    seed: int = _PAPER["seed"]
+    features: int
+    num_residual_blocks: int
+    full_resolution_kernels: tuple
+    low_resolution_kernels: tuple
+    normalization: str
+    critic_filters: tuple
+    critic_dropout: float
+    critic_grid: str
+    lowpass_size: int
+    lowpass_sigma: float
+    lowpass_kernel: str
+    lowpass_padding: str
+    gp_weight: float
+    alpha: float
+    beta: float
+    gp_interpolation: str
+    critic_steps: int
+    cycle_updates: str
+    generator_optimizers: str
+    adversarial_warmup: int
+    warmup_critic: bool
+    sign_anchor_weight: float
+    sign_anchor_margin: float
+    learning_rate: float
+    adversarial_learning_rate: float | None
+    rmsprop_rho: float
+    rmsprop_momentum: float
+    batch_size: int
+    patch_size: int
+    training_frames: int
+    epochs: int
+    steps_per_epoch: int | None
+    patch_sampling: str
+    early_stop_cycle: float | None
+    early_stop_lfc: float | None
+    site_pitch: int
+    integer_variance: bool
+    seed: int
 
     def __post_init__(self):
         for name in ("full_resolution_kernels", "low_resolution_kernels", "critic_filters"):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
-from tfstem.config import ConfigMixin, paper_values
+from tfstem.config import ConfigMixin, method_config
 from tfstem.r_em.losses import LossWeights
 from tfstem.synth.configs import MODALITIES
 
 __all__ = ["R_EMConfig", "DTYPE_POLICIES"]
 
-_PAPER = paper_values("r_em")
 
 #: Keras dtype policies the trainer accepts.
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -22,7 +20,7 @@ _POSITIVE = ("channels", "features", "growth", "layers_per_rdb", "rdbs_per_grdb"
 _NON_NEGATIVE = ("warmup_steps", "checkpoint_every", "log_every", "image_every", "seed")
 
 
-@dataclasses.dataclass(frozen=True)
+@method_config("r_em")
 class R_EMConfig(ConfigMixin):
     """The options of ``tfstem train r_em`` (each option's source is in ``models/r_em.json``).
 
@@ -80,53 +78,51 @@ class R_EMConfig(ConfigMixin):
         Steps between extra checkpoints, TensorBoard scalars and image panels (0: off); checkpoints kept.
     """
 
-    method = "r_em"
-
-    modality: str = _PAPER["modality"]
-    channels: int = _PAPER["channels"]
-    features: int = _PAPER["features"]
-    growth: int = _PAPER["growth"]
-    layers_per_rdb: int = _PAPER["layers_per_rdb"]
-    rdbs_per_grdb: int = _PAPER["rdbs_per_grdb"]
-    grdbs: int = _PAPER["grdbs"]
-    std_floor: float = _PAPER["std_floor"]
-    pad_mode: str = _PAPER["pad_mode"]
-    gan: bool = _PAPER["gan"]
-    critic_features: int = _PAPER["critic_features"]
-    l1_weight: float = _PAPER["l1_weight"]
-    l2_weight: float = _PAPER["l2_weight"]
-    mlwt_weight: float = _PAPER["mlwt_weight"]
-    fourier_weight: float = _PAPER["fourier_weight"]
-    mean_weight: float = _PAPER["mean_weight"]
-    std_weight: float = _PAPER["std_weight"]
-    adversarial_weight: float = _PAPER["adversarial_weight"]
-    sigma_min: float = _PAPER["sigma_min"]
-    fourier_gamma: float = _PAPER["fourier_gamma"]
-    squared_l2_weight: bool = _PAPER["squared_l2_weight"]
-    mlwt_window_weights: tuple | None = tuple(_PAPER["mlwt_window_weights"])
-    label_smoothing: float = _PAPER["label_smoothing"]
-    instance_noise_probability: float = _PAPER["instance_noise_probability"]
-    instance_noise_range: tuple = tuple(_PAPER["instance_noise_range"])
-    batch_size: int = _PAPER["batch_size"]
-    patch_size: int = _PAPER["patch_size"]
-    learning_rate: float = _PAPER["learning_rate"]
-    critic_learning_rate: float = _PAPER["critic_learning_rate"]
-    beta_1: float = _PAPER["beta_1"]
-    critic_beta_1: float = _PAPER["critic_beta_1"]
-    beta_2: float = _PAPER["beta_2"]
-    epsilon: float = _PAPER["epsilon"]
-    warmup_steps: int = _PAPER["warmup_steps"]
-    decay_rate: float = _PAPER["decay_rate"]
-    min_learning_rate_fraction: float = _PAPER["min_learning_rate_fraction"]
-    epochs: int = _PAPER["epochs"]
-    steps_per_epoch: int = _PAPER["steps_per_epoch"]
-    seed: int = _PAPER["seed"]
-    dtype_policy: str = _PAPER["dtype_policy"]
-    jit_compile: bool = _PAPER["jit_compile"]
-    checkpoint_every: int = _PAPER["checkpoint_every"]
-    log_every: int = _PAPER["log_every"]
-    image_every: int = _PAPER["image_every"]
-    keep_checkpoints: int = _PAPER["keep_checkpoints"]
+    modality: str
+    channels: int
+    features: int
+    growth: int
+    layers_per_rdb: int
+    rdbs_per_grdb: int
+    grdbs: int
+    std_floor: float
+    pad_mode: str
+    gan: bool
+    critic_features: int
+    l1_weight: float
+    l2_weight: float
+    mlwt_weight: float
+    fourier_weight: float
+    mean_weight: float
+    std_weight: float
+    adversarial_weight: float
+    sigma_min: float
+    fourier_gamma: float
+    squared_l2_weight: bool
+    mlwt_window_weights: tuple | None
+    label_smoothing: float
+    instance_noise_probability: float
+    instance_noise_range: tuple
+    batch_size: int
+    patch_size: int
+    learning_rate: float
+    critic_learning_rate: float
+    beta_1: float
+    critic_beta_1: float
+    beta_2: float
+    epsilon: float
+    warmup_steps: int
+    decay_rate: float
+    min_learning_rate_fraction: float
+    epochs: int
+    steps_per_epoch: int
+    seed: int
+    dtype_policy: str
+    jit_compile: bool
+    checkpoint_every: int
+    log_every: int
+    image_every: int
+    keep_checkpoints: int
 
     def __post_init__(self):
         if self.modality not in MODALITIES:

@@ -87,12 +87,12 @@ class FitResult:
 class RunFolder:
     """The output folder of one run: checked before any work, written only once there is something to keep."""
 
-    def __init__(self, directory, record: dict, *, resume: bool, force: bool, writer: bool):
+    def __init__(self, directory, record: dict, *, resume: bool, force: bool, writer: bool, may_change=()):
         self.directory = Path(directory)
         self.record = record
         self.writer = writer  # False on a non-chief worker: it reads the folder, never writes it
         self.resuming = prepare_run_folder(self.directory, record, resume=resume, force=force, outputs=RUN_OUTPUTS,
-                                           record_file="config.json", what="output_dir")
+                                           record_file="config.json", what="output_dir", may_change=may_change)
         self.started = self.resuming
         self._summary_writer = None
 
@@ -210,7 +210,8 @@ def prepare(method, *, output_dir=None, resume: bool = False, force: bool = Fals
             raise ValueError("resume needs output_dir (the folder of the run to continue).")
         return None
     record = {**method.config.to_dict(), "_method": method.name, DATA_KEY: method.data_record()}
-    return RunFolder(output_dir, record, resume=resume, force=force, writer=method.is_chief)
+    return RunFolder(output_dir, record, resume=resume, force=force, writer=method.is_chief,
+                     may_change=method.may_change_on_resume)
 
 
 def train(method, *, output_dir=None, resume: bool = False, force: bool = False, epochs: int | None = None,

@@ -125,3 +125,8 @@ class Method:
     image_every: int = 0
     checkpoint_every: int = 0
     keep_checkpoints: int = 3
+
+    #: Config options a resumed run may change: how long it runs and how often it logs and checkpoints, not
+    #: what each step computes.
+    may_change_on_resume: tuple = ("epochs", "log_every", "image_every", "checkpoint_every", "keep_checkpoints",
+                                   "jit_compile")

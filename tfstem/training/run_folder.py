@@ -56,11 +56,11 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _differences(saved: dict, record: dict) -> list[str]:
-    """Readable ``name saved -> new`` for every key whose JSON value differs."""
+def _differences(saved: dict, record: dict, ignore=()) -> list[str]:
+    """Readable ``name saved -> new`` for every key whose JSON value differs (``ignore``: keys not compared)."""
     normal = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731  (tuples -> lists, like the file)
     out = []
-    for key in sorted(set(saved) | set(record)):
+    for key in sorted((set(saved) | set(record)) - set(ignore)):
         old, new = normal(saved.get(key)), normal(record.get(key))
         if old != new:
             name = "data" if key == DATA_KEY else key
@@ -72,7 +72,7 @@ def _differences(saved: dict, record: dict) -> list[str]:
 
 
 def prepare_run_folder(directory, record: dict, *, resume: bool, force: bool, outputs, record_file: str,
-                       what: str = "-o/--output", resumable: bool = True) -> bool:
+                       what: str = "-o/--output", resumable: bool = True, may_change=()) -> bool:
     """Check, before any work, that a training run may use ``directory``; returns True to resume.
 
     Parameters
@@ -91,6 +91,9 @@ def prepare_run_folder(directory, record: dict, *, resume: bool, force: bool, ou
         How the messages name the folder.
     resumable : bool
         False for a trainer that cannot resume: the messages then offer only ``--force``.
+    may_change : sequence of str
+        Options a resumed run may change (they do not change what is trained: logging and checkpoint
+        intervals, XLA compilation).
 
     Raises
     ------
@@ -123,7 +126,7 @@ def prepare_run_folder(directory, record: dict, *, resume: bool, force: bool, ou
     except (OSError, ValueError) as error:
         raise ValueError(f"{saved_path} cannot be read ({type(error).__name__}); pass --force to start afresh "
                          f"or choose another folder.") from None
-    differ = _differences(saved, record)
+    differ = _differences(saved, record, may_change)
     if differ:
         raise ValueError(f"{what} {directory} holds a run with other settings: {'; '.join(differ)}; pass --force "
                          f"to start afresh or choose another folder.")
