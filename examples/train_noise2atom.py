@@ -2,7 +2,9 @@
 
 What it shows: the unsupervised Noise2Atom denoiser (Wang et al., Appl. Microsc. 50:23, 2020) trained on
 the shipped simulated HAADF series (Pt-like atoms and clusters on amorphous carbon, ~1.5 e/px, Poisson noise,
-drift; ``examples/make_noise2atom_series.py``) or on your own series (``--series``). It writes the denoised
+drift; ``examples/make_noise2atom_series.py``) or on your own series (``--series``), through the one training
+call of every method, :func:`tfstem.noise2atom.fit` (= ``tfstem.fit("noise2atom", ...)``). It writes the run
+folder (``run/``: ``config.json``, ``history.json``, ``checkpoints/``, ``logs/``, ``model.keras``), the denoised
 frames (``denoised.tif``), the loss curves (``losses.png``), a side-by-side panel (``side_by_side.png``) and
 prints the consecutive structural similarity (CSS, Eq. 10) of raw, Gaussian (sigma = 1 px) and Noise2Atom
 frames, plus PSNR against the noise-free frames when they exist (``<series>_truth.npz``): against atoms +
@@ -12,9 +14,12 @@ reference itself, scores 32.5 dB against atoms + carbon, against 28.1 dB for Gau
 26.4 dB for the raw frames.
 
 What the full-length run gives: see ``benchmarks/RESULTS.md`` (paper settings are the default;
-``--preset cpu_budget --max-minutes 30`` is the 2-core CPU run reported there).
+``--preset cpu --max-minutes 30`` is the 2-core CPU run reported there, under its earlier name ``cpu_budget``).
+An earlier run in ``OUTPUT/run`` is continued with ``--resume`` (same series, seed and options) or replaced
+with ``--force``; without either the script stops before any work.
 
-    python examples/train_noise2atom.py [--epochs N] [--series PATH] [--max-minutes M] [--preset paper] [--quick]
+    python examples/train_noise2atom.py [--preset paper|released|cpu|quick] [--epochs N] [--max-minutes M]
+                                        [--series PATH] [--set KEY=VALUE ...] [--resume | --force] [--quick]
 """
 
 from __future__ import annotations
@@ -48,40 +53,43 @@ def affine_psnr(reference, test):
 
 
 def read_series(path):
-    from tfstem.noise2atom.training import _read_series
+    """The noisy series in ``path`` as float32 ``[T, H, W]`` (any format :func:`tfstem.io.read_image` reads)."""
+    from tfstem import io
 
-    return np.asarray(_read_series(path), np.float32)
-
-
-def parse_overrides(items):
-    """``["name=value", ...]`` -> dict; values are JSON where they parse (numbers, lists, null), else strings."""
-    overrides = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise SystemExit(f"--set expects OPTION=VALUE; received {item!r}.")
-        try:
-            overrides[name] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[name] = value
-    return overrides
+    return np.asarray(io.read_image(path).data, np.float32)
 
 
 def main(argv=None):
+    from tfstem.config import load_config, parse_overrides, preset_names
+
+    presets = preset_names("noise2atom")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", default=str(DATA), help="noisy series [T, H, W] (.tif, .npy, ...)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's; paper 100)")
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock training budget")
-    parser.add_argument("--preset", default="paper", help="paper | released | cpu_budget (models/noise2atom.json)")
+    parser.add_argument("--preset", default=None, choices=presets,
+                        help="preset of models/noise2atom.json (default paper; --quick: quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default="noise2atom_output", help="output directory")
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: tiny net, 64 px crops, 2 iterations")
-    parser.add_argument("--force", action="store_true",
-                        help="start afresh over an earlier run in OUTPUT/run (by default a matching one is resumed)")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI smoke run: the quick preset (tiny net, 64 px patches, 2 iterations) on 4 frames "
+                             "of 96 x 96 px")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the earlier run in OUTPUT/run (same series, seed and options)")
+    parser.add_argument("--force", action="store_true", help="start afresh over an earlier run in OUTPUT/run")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="override one option of the preset, VALUE read as JSON when it parses "
                              "(e.g. --set lowpass_kernel=code_intent --set learning_rate=1e-4); repeatable")
     args = parser.parse_args(argv)
+    if args.quick and args.preset not in (None, "quick"):
+        parser.error(f"--quick runs the quick preset; drop --preset {args.preset} or --quick.")
+    preset = "quick" if args.quick else (args.preset or "paper")
+    try:
+        overrides = parse_overrides(args.set)
+        seed = overrides.pop("seed", args.seed)  # --set seed=S works like --seed S
+        config = load_config("noise2atom", preset, **overrides, seed=seed)
+    except ValueError as error:
+        parser.error(str(error))
 
     import matplotlib
 
@@ -89,39 +97,33 @@ def main(argv=None):
     import matplotlib.pyplot as plt
     import tifffile
 
+    import tfstem.noise2atom
     from tfstem import baselines, metrics
-    from tfstem.noise2atom.training import Noise2AtomTrainer, check_reverted_mapping, load_config
 
     series = read_series(args.series)
     truth_path = Path(args.series).with_name(Path(args.series).stem + "_truth.npz")
     truth = np.load(truth_path) if truth_path.exists() else None
-    overrides = {"seed": args.seed, **parse_overrides(args.set)}
-    epochs = args.epochs
     if args.quick:
-        overrides.update(base_filters=4, num_residual_blocks=1, critic_filters=(4, 4, 8, 8), crop_size=64,
-                         batch_size=2, steps_per_epoch=2, critic_steps=1)
-        epochs = 1
         series, truth = series[:4, :96, :96], None
-    config = load_config(args.preset, **overrides)
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"series {series.shape}, preset {args.preset}: base_filters {config.base_filters}, "
-          f"residual blocks {config.num_residual_blocks}, batch {config.batch_size}, crops {config.crop_size}")
-    trainer = Noise2AtomTrainer(config)
-    result = trainer.fit(series, epochs=epochs, max_minutes=args.max_minutes, output_dir=out / "run",
-                         force=args.force)
-    model = trainer.denoiser()
-    model.save(out / "noise2atom.keras")
-    corr = check_reverted_mapping(model, series)
+    print(f"series {series.shape}, preset {preset}: features {config.features}, "
+          f"residual blocks {config.num_residual_blocks}, batch {config.batch_size}, patches {config.patch_size}")
+    try:
+        result = tfstem.noise2atom.fit(series, preset=preset, output_dir=out / "run", resume=args.resume,
+                                       force=args.force, epochs=args.epochs, max_minutes=args.max_minutes,
+                                       seed=seed, **overrides)
+    except (OSError, ValueError) as error:  # an earlier run, an unwritable folder, a bad series: one line
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    corr = result.extra["mapping_correlation"]  # fit warns when it is negative (a reverted mapping)
 
-    denoised = model.predict(series[..., None], batch_size=4, verbose=0)[..., 0]
+    denoised = result.model.predict(series[..., None], batch_size=4, verbose=0)[..., 0]
     blurred = baselines.gaussian(series, sigma=1.0, stack=True)
     tifffile.imwrite(out / "denoised.tif", denoised.astype(np.float32))
 
-    iterations = len(result["history"]["gan"])
-    seconds = result["history"]["seconds"]
-    report = {"iterations": iterations, "seconds": result["seconds"], "stopped": result["stopped"],
-              "seconds_per_iteration": result["seconds"] / max(iterations, 1),
+    iterations, seconds = result.steps, result.history["seconds"]
+    report = {"iterations": iterations, "seconds": result.seconds, "stopped": result.stopped,
+              "seconds_per_iteration": result.seconds / max(iterations, 1),
               # the first iteration includes tf.function tracing; the median after it is the steady state
               "first_iteration_seconds": seconds[0] if seconds else None,
               "median_seconds_per_iteration": float(np.median(np.diff(seconds))) if len(seconds) > 2 else None,
@@ -139,10 +141,11 @@ def main(argv=None):
                                                                       truth["atoms"].astype(np.float32))
     (out / "report.json").write_text(json.dumps(report, indent=2))
 
-    hist = result["history"]
+    losses = result.history["losses"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     for ax, key in zip(axes, ("gan", "cycle", "lfc")):
-        ax.plot(hist[key], lw=0.7)
+        # None: a step that skipped the term (the adversarial warm-up of the cpu preset); a gap in the curve
+        ax.plot(result.history["step"], [np.nan if v is None else v for v in losses[key]], lw=0.7)
         ax.set_title({"gan": "W(-1, D(Ms2c(s)))", "cycle": "L_cycle (Eq. 6)", "lfc": "L_lfc (Eq. 7)"}[key])
         ax.set_xlabel("iteration")
     fig.tight_layout()
@@ -159,15 +162,16 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "side_by_side.png", dpi=100)
 
-    print(f"{iterations} iterations in {result['seconds']:.0f} s ({report['seconds_per_iteration']:.2f} s each, "
+    print(f"{iterations} iterations in {result.seconds:.0f} s ({report['seconds_per_iteration']:.2f} s each, "
           f"first {report['first_iteration_seconds'] or 0:.0f} s, median {report['median_seconds_per_iteration'] or 0:.2f} s), "
-          f"stopped by {result['stopped']}; input/output correlation {corr:.2f}")
+          f"stopped: {result.stopped}; input/output correlation {corr:.2f}")
     print("CSS  raw {raw:.4f}  gaussian(1) {gaussian_sigma1:.4f}  noise2atom {noise2atom:.4f}".format(**report["css"]))
     for key in ("atoms", "clean"):
         if f"psnr_vs_{key}" in report:
             print(f"PSNR vs {'atoms only' if key == 'atoms' else 'atoms + carbon'} (affine-fitted)  " + "  ".join(
                 f"{k} {v:.2f} dB" for k, v in report[f"psnr_vs_{key}"].items()))
-    print(f"wrote {out}/denoised.tif, losses.png, side_by_side.png, report.json, noise2atom.keras")
+    print(f"wrote {out}/denoised.tif, losses.png, side_by_side.png, report.json and the run folder {out}/run "
+          "(model.keras, config.json, history.json, checkpoints/, logs/)")
     return 0
 
 
