@@ -60,7 +60,7 @@ def test_standardised_models_are_recognised():
     assert standardisation_layer(build_cgrdn(**TINY)).std_floor == pytest.approx(0.1)
     assert standardisation_layer(build_n2v_unet(channels=2, features=8, depth=2)).std_multiplier == 5
     assert standardisation_layer(build_cgrdn(**TINY, pad_mode="zero")) is None  # zero padding is not affine
-    noise2atom = build_denoiser(build_xception_unet(base_filters=8, num_residual_blocks=1), minimum=0, maximum=9)
+    noise2atom = build_denoiser(build_xception_unet(features=8, num_residual_blocks=1), minimum=0, maximum=9)
     assert standardisation_layer(noise2atom) is None  # fixed training min/max: intensities must stay raw
     assert standardisation_layer(_raw_skip_model()) is None
     assert standardisation_layer(lambda batch: batch) is None
