@@ -2,7 +2,8 @@
 
 Training runs N2V on :func:`tfstem.training.train` (its ``callback`` receives each step's loss; the epoch's
 validation loss is read from the method) or
-:func:`tfstem.noise2atom.fit` (its ``callback`` receives each iteration's losses) in a
+:func:`tfstem.noise2atom.fit` (its ``callback`` receives each iteration's losses; it returns a
+:class:`~tfstem.training.loop.FitResult`) in a
 :func:`napari.qt.threading.thread_worker`. The callbacks put ``(what, step, losses)`` on a queue that a
 ``QTimer`` in the GUI thread reads every :data:`POLL_MS` ms to update the readout and the budget bar
 (no Qt call from the worker thread). **Stop** ends training cleanly after the current step. The model is
@@ -113,16 +114,16 @@ def train_job(frames, method: str, settings: dict, *, updates: queue.Queue, stop
                 raise ValueError(f"Noise2Atom trains on one channel; received {frames.shape[-1]} "
                                  "(set 'second channel' to none).")
 
-            def report(iteration, losses):
-                updates.put(("step", iteration, {k: float(v) for k, v in losses.items()}))
-                return stop.is_set()
+            def report(iteration, losses):  # None: a term the iteration skipped (the cpu preset's warm-up)
+                updates.put(("step", iteration, {k: float(v) for k, v in losses.items() if v is not None}))
+                return stop.is_set()  # True stops the run after this iteration (stopped="callback")
 
-            model = tfstem.noise2atom.fit(
+            result = tfstem.noise2atom.fit(
                 frames[..., 0], epochs=settings["epochs"], max_minutes=settings["max_minutes"], verbose=False,
                 preset=NOISE2ATOM_PRESET, callback=report, features=settings["features"], patch_size=patch,
                 **options)
-            result = model.training_result
-            summary = dict(steps=len(result["history"]["cycle"]), stopped=result["stopped"])
+            model = result.model
+            summary = dict(steps=result.steps, stopped=result.stopped)
         else:
             raise ValueError(f"method must be one of {sorted(set(METHODS.values()))}; received {method!r}.")
         seconds = time.monotonic() - start
