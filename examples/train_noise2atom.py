@@ -53,10 +53,10 @@ def affine_psnr(reference, test):
 
 
 def read_series(path):
-    """The noisy series in ``path`` as float32 ``[T, H, W]`` (any format :func:`tfstem.io.read_image` reads)."""
+    """The noisy series in ``path`` as float32 ``[T, H, W]`` (any format :func:`tfstem.io.read_series` reads)."""
     from tfstem import io
 
-    return np.asarray(io.read_image(path).data, np.float32)
+    return np.asarray(io.read_series(path), np.float32)
 
 
 def main(argv=None):

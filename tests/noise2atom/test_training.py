@@ -324,7 +324,7 @@ def test_prepare_frames_and_bad_input():
     assert scaled.min() == -1 and scaled.max() == 1
     with pytest.raises(ValueError, match="constant"):
         prepare_frames(np.ones((2, 4, 4)))
-    with pytest.raises(ValueError, match="T, H, W"):
+    with pytest.raises(ValueError, match="received 3 on the channels axis .* train one model per channel"):
         prepare_frames(np.ones((2, 4, 4, 3)))
     with pytest.raises(ValueError, match="smaller than patch_size=128"):
         noisy_dataset(np.zeros((4, 64, 64, 1), np.float32), batch_size=2, patch_size=128, sampling="random", seed=0)
@@ -356,8 +356,9 @@ def test_fit_stops_on_the_budget_and_returns_a_contract_model(frames, tmp_path, 
 
 
 @pytest.mark.parametrize("frames_in, message", [
-    (np.zeros((0, 64, 64), np.float32), "at least one frame"),
-    (np.arange(64.0), r"\[T, H, W\] or \[T, H, W, 1\]; received shape \(64,\)"),
+    (np.zeros((0, 64, 64), np.float32), r"frames are empty: they hold no pixels \(shape \(0, 64, 64\)\)"),
+    (np.arange(64.0), r"\[N, H, W\] or \[N, H, W, C\] \(or one frame \[H, W\]\); received 1-D shape \(64,\)"),
+    (np.ones((2, 64, 64, 2)), "received 2 on the channels axis"),
     (np.full((2, 64, 64), np.nan), "contain 8192 NaN or inf values"),
     (np.ones((2, 64, 64)) * (1 + 1j), "real numbers; received dtype complex128"),
     (np.full((2, 64, 64), "a"), "real numbers; received dtype <U1"),
