@@ -14,7 +14,7 @@ reference itself, scores 32.5 dB against atoms + carbon, against 28.1 dB for Gau
 26.4 dB for the raw frames.
 
 What the full-length run gives: see ``benchmarks/RESULTS.md`` (paper settings are the default;
-``--preset cpu --max-minutes 30`` is the 2-core CPU run reported there, under its earlier name ``cpu_budget``).
+``--preset cpu --max-minutes 30`` is the 2-core CPU run reported there).
 An earlier run in ``OUTPUT/run`` is continued with ``--resume`` (same series, seed and options) or replaced
 with ``--force``; without either the script stops before any work.
 
