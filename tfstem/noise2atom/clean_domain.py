@@ -128,7 +128,7 @@ def joint_scale(seed: int = 0, count: int = 256, **kwargs) -> float:
 
 
 def clean_domain_dataset(*, batch_size: int = 6, seed: int = 0, scale: float | None = None, symmetric: bool = True,
-                         **kwargs) -> tf.data.Dataset:
+                         start: int = 0, **kwargs) -> tf.data.Dataset:
     """An endless, seeded ``tf.data.Dataset`` of clean-domain batches.
 
     Parameters
@@ -141,6 +141,8 @@ def clean_domain_dataset(*, batch_size: int = 6, seed: int = 0, scale: float | N
         Joint normalisation constant; default :func:`joint_scale` of 256 reference images.
     symmetric : bool
         Map [0, 1] to [-1, 1] (``2x - 1``, the generators' range).
+    start : int
+        Index of the first batch (a resumed run starts where it stopped without simulating the skipped images).
     **kwargs
         Passed to :func:`simulate_atom_image` (``site_pitch``, ``integer_variance``, ...).
 
@@ -164,5 +166,6 @@ def clean_domain_dataset(*, batch_size: int = 6, seed: int = 0, scale: float | N
         image = tf.minimum(image / scale, 1.0)
         return 2.0 * image - 1.0 if symmetric else image
 
-    dataset = tf.data.Dataset.counter().map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    first = int(start) * int(batch_size)
+    dataset = tf.data.Dataset.counter(first).map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.batch(int(batch_size), drop_remainder=True).prefetch(2)

@@ -66,7 +66,7 @@ def check_frames(frames, config: "Noise2AtomConfig") -> None:
     check_patch_fits(scaled, config.patch_size)
 
 
-def noisy_dataset(frames, *, batch_size, patch_size, sampling, seed):
+def noisy_dataset(frames, *, batch_size, patch_size, sampling, seed, start=0):
     """Endless stateless stream of ``[batch_size, crop, crop, 1]`` crops from ``frames`` [T, H, W, 1]."""
     t_count, height, width = frames.shape[:3]
     check_patch_fits(frames, patch_size)
@@ -89,4 +89,4 @@ def noisy_dataset(frames, *, batch_size, patch_size, sampling, seed):
         return tf.map_fn(lambda trc: tf.slice(stack, [trc[0], trc[1], trc[2], 0], [1, patch_size, patch_size, 1])[0],
                          tf.stack([t, r, c], axis=1), fn_output_signature=tf.float32)
 
-    return tf.data.Dataset.counter().map(crops, num_parallel_calls=2, deterministic=True).prefetch(2)
+    return tf.data.Dataset.counter(int(start)).map(crops, num_parallel_calls=2, deterministic=True).prefetch(2)

@@ -139,14 +139,13 @@ class Noise2Atom(Method):
                                                   / c.batch_size))
 
     def batches(self, start_step: int):
-        """``(noisy, clean)`` batches from position ``start_step`` of the two seeded streams."""
+        """``(noisy, clean)`` batches from position ``start_step`` of the two stateless streams (batch i is a
+        function of ``(seed, i)``: nothing before ``start_step`` is computed)."""
         c = self.config
-        noisy = iter(noisy_dataset(self.scaled, batch_size=c.batch_size, patch_size=c.patch_size,
-                                   sampling=c.patch_sampling, seed=c.seed))
-        clean = iter(clean_domain_dataset(batch_size=c.batch_size, seed=c.seed, site_pitch=c.site_pitch,
-                                          integer_variance=c.integer_variance, patch_size=c.patch_size))
-        for _ in range(int(start_step)):  # the positions an uninterrupted run consumed
-            next(noisy), next(clean)
+        noisy = noisy_dataset(self.scaled, batch_size=c.batch_size, patch_size=c.patch_size,
+                              sampling=c.patch_sampling, seed=c.seed, start=start_step)
+        clean = clean_domain_dataset(batch_size=c.batch_size, seed=c.seed, site_pitch=c.site_pitch,
+                                     integer_variance=c.integer_variance, patch_size=c.patch_size, start=start_step)
         return zip(noisy, clean)
 
     def train_step(self, batches) -> dict:
