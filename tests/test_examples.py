@@ -114,3 +114,21 @@ def test_data_generators_write_new_files(tmp_path):
                   "--size", "128", cwd=tmp_path)
     assert series.returncode == 0, series.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["series.tif", "series_truth.npz", "video.npz"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, extra, outputs", [
+    ("train_cgrdn.py", (), ["model.keras", "history.json", "config.json"]),
+    ("train_n2v_stem.py", ("--no-bm3d",), []),
+    ("train_noise2atom.py", (), ["denoised.tif", "losses.png", "side_by_side.png", "report.json", "run/model.keras"]),
+])
+def test_training_examples_quick_run_through_the_public_api(tmp_path, script, extra, outputs):
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick", "-o", str(out), *extra],
+                          capture_output=True, text=True, cwd=tmp_path, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                          timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert out.is_dir() and any(out.rglob("*.keras"))
+    for name in outputs:
+        assert (out / name).exists(), f"{script} --quick did not write {name}"
