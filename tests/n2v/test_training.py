@@ -130,8 +130,8 @@ def test_fit_facade_takes_mono_frames_and_refuses_unknown_options():
 
 
 @pytest.mark.parametrize("frames, message", [
-    (np.zeros((0, 40, 40), np.float32), "at least one frame"),  # was "high <= 0" from the patch sampler
-    (np.arange(40.0), r"\[N, H, W\] or \[N, H, W, C\]; received shape \(40,\)"),
+    (np.zeros((0, 40, 40), np.float32), "empty"),  # was "high <= 0" from the patch sampler
+    (np.arange(40.0), r"\[N, H, W\] or \[N, H, W, C\] \(or one frame \[H, W\]\); received 1-D shape \(40,\)"),
     (np.full((4, 40, 40), np.nan), "contain 6400 NaN or inf values"),
     (np.ones((4, 40, 40)) * 1j, "complex"),
     (np.full((4, 40, 40), "a"), "real numbers; received dtype <U1"),

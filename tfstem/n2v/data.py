@@ -22,69 +22,21 @@ __all__ = ["read_series", "as_frames", "check_frames", "check_channels", "check_
 
 
 def read_series(path, channels_axis=None) -> np.ndarray:
-    """The series in ``path`` as stored (``[N, H, W]`` or ``[N, H, W, C]``), read by :func:`tfstem.io.read_image`.
+    """The video in ``path`` as stored: :func:`tfstem.io.read_series` (``.npz``: its ``noisy`` array)."""
+    from tfstem.io import read_series as read
 
-    ``channels_axis`` counts axes as stored in the file; ImageJ hyperstacks (TCYX) have their channels moved
-    last without it. ``.npz`` archives give their ``noisy`` array (the shipped example video).
-    """
-    from tfstem.io import read_image
-
-    return np.asarray(read_image(path, channels_axis=channels_axis).data)
+    return read(path, channels_axis=channels_axis)
 
 
 def as_frames(frames, channels=None) -> np.ndarray:
-    """Validate and copy a video to ``float32 [N, H, W, C]``.
+    """Validate and copy a video to ``float32 [N, H, W, C]``: :func:`tfstem.io.as_series`.
 
-    ``[N, H, W]`` becomes ``[N, H, W, 1]``. More than 8 channels on the last axis looks like channels
-    first (``[N, C, H, W]``): rejected with a message rather than silently misread.
-
-    Parameters
-    ----------
-    frames : array_like, ``[N, H, W]`` or ``[N, H, W, C]``
-        Raw intensities, any real dtype (not modified).
-    channels : int, optional
-        The channels a model expects (transfer training).
-
-    Returns
-    -------
-    numpy.ndarray, float32 ``[N, H, W, C]``
-        A new array.
-
-    Raises
-    ------
-    ValueError
-        Empty, not 3-D or 4-D, channels first, complex, not numbers, NaN or inf, beyond float32, or other
-        channels than ``channels``; one line that says the fix.
+    ``[N, H, W]`` becomes ``[N, H, W, 1]``; more than 8 channels on the last axis (channels first) and
+    empty, complex, non-numeric, NaN/inf or beyond-float32 frames are refused in one line that says the fix.
     """
-    array = np.asarray(frames)
-    if array.ndim == 3:
-        array = array[..., None]
-    if array.ndim != 4:
-        raise ValueError(f"frames must be [N, H, W] or [N, H, W, C]; received shape {array.shape}.")
-    if array.shape[-1] > 8:
-        raise ValueError(
-            f"frames has {array.shape[-1]} channels on its last axis (shape {array.shape}); pass [N, H, W, C] "
-            "with channels last (e.g. np.moveaxis(frames, 1, -1))."
-        )
-    if array.size == 0:
-        raise ValueError(f"frames must hold at least one frame of at least 1x1 px; received shape {array.shape}.")
-    if np.iscomplexobj(array):
-        raise ValueError("frames are complex; pass real intensities (e.g. np.abs(frames)).")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ValueError(f"frames must be real numbers; received dtype {array.dtype}.")
-    finite = np.isfinite(array)
-    if not finite.all():
-        raise ValueError(f"frames contain {int(array.size - finite.sum())} NaN or inf values; replace them before "
-                         "training.")
-    with np.errstate(over="ignore"):
-        array = array.astype(np.float32, copy=True)
-    if not np.isfinite(array).all():
-        largest = float(np.abs(np.asarray(frames)).max())
-        raise ValueError(f"frames hold values beyond float32 (largest magnitude {largest:.3g}); rescale them "
-                         "before training.")
-    if channels is not None:
-        check_channels(array, channels)
-    return array
+    from tfstem.io import as_series
+
+    return as_series(frames, channels=channels, name="frames")
 
 
 def check_channels(frames, channels: int) -> None:
