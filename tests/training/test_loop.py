@@ -124,12 +124,26 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_to_the_uninterrupted_losses(
         if step == 5:
             os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C: the handler only sets a flag
 
+    before = signal.getsignal(signal.SIGINT)
     first = train(Line(LineConfig()), output_dir=tmp_path, callback=interrupt_at_5, verbose=False)
     assert first.stopped == "interrupted" and first.steps == 5
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler put back
+    assert signal.getsignal(signal.SIGINT) is before  # handler put back
     resumed = train(Line(LineConfig()), output_dir=tmp_path, resume=True, verbose=False)
     assert resumed.stopped == "completed" and resumed.history["step"] == list(range(1, 13))
     np.testing.assert_allclose(losses(resumed), losses(whole), rtol=1e-6)
+
+
+def test_an_ignored_sigint_stays_ignored(tmp_path):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    try:
+        def interrupt_at_2(step, values):
+            if step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        run = train(Line(LineConfig(epochs=1)), callback=interrupt_at_2, verbose=False)
+        assert run.stopped == "completed" and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_budget_and_callback_stop_cleanly(tmp_path):

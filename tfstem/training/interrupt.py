@@ -18,7 +18,8 @@ class StopOnInterrupt:
     """Context manager: while active, the first SIGINT sets :attr:`requested` instead of raising.
 
     Outside the main thread (where Python cannot install signal handlers: napari workers, dask tasks) it
-    does nothing and Ctrl-C keeps its usual meaning.
+    does nothing and Ctrl-C keeps its usual meaning. Where SIGINT is ignored (a job started with ``nohup`` or
+    in the background of a non-interactive shell) it stays ignored: the user asked not to be interrupted.
     """
 
     def __init__(self):
@@ -32,7 +33,8 @@ class StopOnInterrupt:
         self.requested = True
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
