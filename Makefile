@@ -24,6 +24,11 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py -o demo_output --force
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist), a test file per process at a time so that a file's
+# module fixtures are built once: most of its time is graph tracing and single-threaded Python, so two processes
+# keep two cores busy. PYTEST_WORKERS=0 runs it in this process.
+PYTEST_WORKERS ?= 2
+
 # The napari plugin tests need an X display and Qt's X11 libraries: install them once when we are root on a
 # Debian/Ubuntu machine (skipped with a message otherwise; those tests then skip with the reason), and run
 # pytest under xvfb-run when there is no display.
@@ -40,8 +45,8 @@ napari-system-deps:
 
 test: $(VENV)/.installed-test napari-system-deps
 	@if [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null 2>&1; then set -x; \
-	  TF_CPP_MIN_LOG_LEVEL=2 xvfb-run -a -s "-screen 0 1920x1200x24" $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS); \
-	else set -x; TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS); fi
+	  TF_CPP_MIN_LOG_LEVEL=2 xvfb-run -a -s "-screen 0 1920x1200x24" $(PY) -m pytest -q -ra --timeout=1800 -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); \
+	else set -x; TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra --timeout=1800 -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); fi
 
 clean:
 	rm -rf demo_output build *.egg-info
