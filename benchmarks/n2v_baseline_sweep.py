@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 VIDEO = Path(__file__).resolve().parents[1] / "examples" / "data" / "n2v_dual_channel_video.npz"
-TV_WEIGHTS = (0.05,) + tuple(round(0.1 * k, 1) for k in range(1, 21))
+TV_WEIGHTS = tuple(sorted((0.05, 0.75) + tuple(round(0.1 * k, 1) for k in range(1, 21))))  # + the weights RESULTS quotes
 SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0)
 
 
