@@ -158,8 +158,11 @@ def main(argv=None):
         print(f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['detail']} |")
     if args.per_image:
         print_per_image(per_image, y)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.json:  # atomic: a temporary name, then a rename
+        target = Path(args.json)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(json.dumps(rows, indent=2))
+        os.replace(partial, target)
     return 0
 
 
