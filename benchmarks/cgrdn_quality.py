@@ -8,6 +8,7 @@ which favours those baselines (an oracle choice).
 
     python benchmarks/cgrdn_quality.py --model cgrdn_hrstem
     python benchmarks/cgrdn_quality.py --no-bm3d        # skip the slow BM3D row
+    python benchmarks/cgrdn_quality.py --model cgrdn_hrstem --per-image   # also PSNR/SSIM of each of the 8 pairs
 """
 
 from __future__ import annotations
@@ -63,6 +64,25 @@ def scores(restored, clean):
     return float(np.mean(psnr)), float(np.mean(ssim))
 
 
+def per_image_scores(restored, clean):
+    """PSNR (dB) and SSIM of each image: two lists of floats, in the test set's order."""
+    from tfstem import metrics
+
+    return ([metrics.psnr(c[..., 0], r[..., 0]) for r, c in zip(restored, clean)],
+            [metrics.ssim(c[..., 0], r[..., 0]) for r, c in zip(restored, clean)])
+
+
+def print_per_image(named_outputs, clean):
+    """One Markdown row per method: ``PSNR/SSIM`` of each image, then the means."""
+    print()
+    print("| method | " + " | ".join(str(i + 1) for i in range(len(clean))) + " | mean |")
+    print("|---" * (len(clean) + 2) + "|")
+    for name, restored in named_outputs:
+        psnr, ssim = per_image_scores(restored, clean)
+        cells = " | ".join(f"{p:.1f}/{s:.2f}" for p, s in zip(psnr, ssim))
+        print(f"| {name} | {cells} | {np.mean(psnr):.2f} / {np.mean(ssim):.3f} |")
+
+
 def _authors_model():
     try:
         from tfstem.registry import load_model
@@ -89,6 +109,9 @@ def main(argv=None):
                              "(repeatable)")
     parser.add_argument("--no-bm3d", action="store_true")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--per-image", action="store_true",
+                        help="also print each pair's PSNR/SSIM for the raw input, Gaussian sigma 2, 3, 4 px and the "
+                             "--model networks (the per-image table of weights/cgrdn_hrstem/MODEL_CARD.md)")
     args = parser.parse_args(argv)
 
     from tfstem import baselines
@@ -121,17 +144,25 @@ def main(argv=None):
         add("r_em authors' CGRDN (sfr_hrstem)", _predict(model, x), source)
     else:
         print(f"authors' network skipped: {source}")
+    per_image = [("raw input", x)] + [(f"Gaussian sigma {s:g} px", baselines.gaussian(x, s)) for s in (2.0, 3.0, 4.0)]
     for name in args.model:
         model = load_model(name)
-        add(f"tfstem {Path(name).stem} ({model.count_params():,} params)", _predict(model, x), str(name))
+        restored = _predict(model, x)
+        add(f"tfstem {Path(name).stem} ({model.count_params():,} params)", restored, str(name))
+        per_image.append((Path(name).stem, restored))
 
     print()
     print("| method | PSNR (dB) | SSIM | notes |")
     print("|---|---|---|---|")
     for row in rows:
         print(f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['detail']} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.per_image:
+        print_per_image(per_image, y)
+    if args.json:  # atomic: a temporary name, then a rename
+        target = Path(args.json)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(json.dumps(rows, indent=2))
+        os.replace(partial, target)
     return 0
 
 

@@ -39,8 +39,9 @@ class Noise2AtomConfig(ConfigMixin):
         "shared" (released code: one RMSprop, i.e. one set of RMS and momentum accumulators, for the
         adversarial, low-frequency and cycle updates of the generators) | "per_update" (one RMSprop per
         sub-model update of the schedule, as separately compiled Keras sub-models would have; the paper is
-        silent). Shared, the adversarial gradients set the RMS scale, and the L_lfc gradients, 65x-285x smaller
-        on Ms2c (cpu networks, 128 px crops, iterations 0 and 29), take that much smaller steps.
+        silent). Shared, the adversarial gradients set the RMS scale, and the L_lfc gradients, 65x-197x smaller
+        on Ms2c (cpu networks, 128 px crops, iterations 0 and 29 of the paper's schedule on the example series;
+        ``benchmarks/noise2atom_gradient_scale.py``), take that much smaller steps.
     adversarial_warmup
         Iterations at the start that run only the cycle updates (steps 3 and 4: no critic, no adversarial
         update), so that L_lfc ties Ms2c's output to the input's atoms before the critic shapes it. 0 (paper:

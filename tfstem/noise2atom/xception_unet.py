@@ -177,8 +177,9 @@ def down_module(x, filters, normalization, name, *, normalize=True, grid="even")
     the windows on input rows 0, 2, ..., N - 2 and never uses the last expanded row: the top/left border
     is a window centre, the bottom/right one only an edge tap. ``"odd"`` first drops the first expanded
     row (a crop, no padding) and centres the windows on rows 1, 3, ..., N - 1, the mirror image. Chained
-    "even" modules compound the bias (four of them make the critic almost blind to the last ~8 rows and
-    columns); alternating the two keeps a stack symmetric to within a pixel. Output size: ceil(N / 2) for both
+    "even" modules compound the bias (in a fresh paper-width critic of four of them the input gradient on
+    the last row is about a quarter of that on the first, ``benchmarks/noise2atom_critic_border.py``);
+    alternating the two keeps a stack nearly symmetric. Output size: ceil(N / 2) for both
     when N is even.
     """
     if grid not in DOWNSAMPLING_GRIDS:
