@@ -17,6 +17,10 @@ runs of one point differ from the seed alone, the yardstick for "a meaningful di
 
     nice -n 5 python benchmarks/r_em_lambda_search.py                       # the full grid (about 45 min on 2 busy cores)
     nice -n 5 python benchmarks/r_em_lambda_search.py --only 1 --steps 20   # time one point
+    nice -n 5 python benchmarks/r_em_lambda_search.py --aux-factors 0.25 --adversarial-weights 5e-4 --only 1
+                                                                            # one more point (aux 0.25)
+    nice -n 5 python benchmarks/r_em_lambda_search.py --aux-factors 0 0.5 --adversarial-weights 5e-4 --seed 1 --only 1 2
+                                                                            # aux 0 and 0.5 again with seed 1
 
 Public names only: tfstem.fit, tfstem.synth, tfstem.metrics.
 """
@@ -51,10 +55,12 @@ INTENSITY_SCALE = 1000.0
 PRESET = "cpu"
 
 
-def grid(second_seed: int = 1) -> list[dict]:
-    """Every grid point: ``{"aux": float, "adversarial_weight": float, "seed": int}``."""
-    points = [{"aux": a, "adversarial_weight": adv, "seed": 0} for adv in ADVERSARIAL_WEIGHTS for a in AUXILIARY_FACTORS]
-    points.append({"aux": 1.0, "adversarial_weight": ADVERSARIAL_WEIGHTS[0], "seed": second_seed})
+def grid(aux_factors=AUXILIARY_FACTORS, adversarial_weights=ADVERSARIAL_WEIGHTS, seed: int = 0,
+         second_seed: int = 1) -> list[dict]:
+    """Every grid point: ``{"aux": float, "adversarial_weight": float, "seed": int}``; the last one repeats the
+    hand-set profile (aux 1) at the first adversarial weight with ``second_seed``."""
+    points = [{"aux": a, "adversarial_weight": adv, "seed": seed} for adv in adversarial_weights for a in aux_factors]
+    points.append({"aux": 1.0, "adversarial_weight": adversarial_weights[0], "seed": second_seed})
     return points
 
 
@@ -124,13 +130,17 @@ def main(argv=None) -> int:
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="models/r_em.json's value")
     parser.add_argument("--validation", type=int, default=32, help="held-out pairs")
     parser.add_argument("--validation-seed", type=int, default=12345)
+    parser.add_argument("--aux-factors", type=float, nargs="+", default=AUXILIARY_FACTORS,
+                        help="factors of the hand-set (lambda_2, lambda_mlwt, lambda_fs, lambda_mean, lambda_std)")
+    parser.add_argument("--adversarial-weights", type=float, nargs="+", default=ADVERSARIAL_WEIGHTS)
+    parser.add_argument("--seed", type=int, default=0, help="training seed of the grid points (weights, batches)")
     parser.add_argument("--only", type=int, nargs="*", help="1-based grid points to run (default: all)")
     parser.add_argument("-o", "--output", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
 
     distorted, clean = held_out_pairs(args.validation, args.patch_size, args.validation_seed)
     baseline = input_scores(distorted, clean)
-    points = grid()
+    points = grid(args.aux_factors, args.adversarial_weights, seed=args.seed)
     chosen = args.only or range(1, len(points) + 1)
     rows = []
     for index in chosen:
