@@ -9,8 +9,8 @@ from the same weights). Each point is scored by mean PSNR (dB) and SSIM on held-
 another seed, made once before the search.
 
 The grid: lambda_1 = 10 is the anchor (the authors' released value; Eq. 14 has one free overall scale, which the
-learning rate absorbs). The five other pixel-wise weights move together as the hand-set profile of
-`models/r_em.json` (lambda_2, lambda_mlwt, lambda_fs-gamma, lambda_mean, lambda_std = 2, 1, 0.5, 1, 1) times a
+learning rate absorbs). The five other pixel-wise weights move together as the hand-set profile that
+`models/r_em.json` held before this search (lambda_2, lambda_mlwt, lambda_fs-gamma, lambda_mean, lambda_std = 2, 1, 0.5, 1, 1) times a
 factor ``aux`` in {0, 0.5, 1, 2}; lambda_Adv takes the authors' released 5e-4 and 5e-3. Point "aux 0" is the
 authors' released loss vector with the critic on. A second seed of the hand-set point measures how far two
 runs of one point differ from the seed alone, the yardstick for "a meaningful difference".
