@@ -6,6 +6,10 @@ and the loss names are unchanged), on the same input pairs (``record_losses.cgrd
 config is checked against the recorded one (``decay_steps`` is now ``steps_per_epoch``; the nested
 ``loss_weights`` are now flat options).
 
+The lambdas of Eq. 13-14 are passed as the recorded values: the ``paper`` preset's lambdas changed on purpose
+after the record (issue 17: from the hand-set ``paper_gan`` values to the result of
+``benchmarks/r_em_lambda_search.py``), and the replay checks the training step, not the preset's numbers.
+
     python tests/golden/replay_r_em.py          # every cgrdn/* run; prints the largest relative difference
 
 The process must use 1 intra- and 1 inter-op thread (set before any TensorFlow op), as the record did.
@@ -30,6 +34,8 @@ from record_losses import cgrdn_pairs  # noqa: E402
 
 #: Old preset name -> preset of models/r_em.json.
 PRESETS = {"released": "released", "paper_gan": "paper"}
+#: The lambdas of Eq. 13-14: pinned to the recorded values (an intended preset change since the record).
+PINNED_WEIGHTS = ("l1", "l2", "mlwt", "fourier", "mean", "std", "adversarial")
 #: Old nested loss_weights key -> the flat option.
 LOSS_OPTIONS = {"l1": "l1_weight", "l2": "l2_weight", "mlwt": "mlwt_weight", "fourier": "fourier_weight",
                 "mean": "mean_weight", "std": "std_weight", "adversarial": "adversarial_weight",
@@ -54,8 +60,9 @@ def replay(run_name: str, run: dict) -> list[dict]:
     if run["method"] != "cgrdn":
         raise ValueError(f"{run_name} is not an r_em (cgrdn) run.")
     keras.backend.clear_session()
+    recorded_weights = {LOSS_OPTIONS[k]: run["config"]["loss_weights"][k] for k in PINNED_WEIGHTS}
     result = fit("r_em", cgrdn_pairs(), preset=PRESETS[run["preset"]], steps=len(run["losses"]), verbose=False,
-                 **run["overrides"])
+                 **run["overrides"], **recorded_weights)
     expected = new_options(run["config"])
     got = {k: v for k, v in result.config.to_dict().items() if k in expected}
     differ = {k: (expected[k], got.get(k)) for k in expected if json.dumps(expected[k]) != json.dumps(got.get(k))}

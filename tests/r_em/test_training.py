@@ -78,7 +78,8 @@ def test_config_validation_and_presets():
                    std_weight=0.0)
     paper = load_config("r_em")
     assert paper == R_EMConfig() and paper.gan
-    assert paper.loss_weights == LossWeights(l1=10.0, l2=2.0, mlwt=1.0, fourier=0.5, mean=1.0, std=1.0,
+    # benchmarks/r_em_lambda_search.py (2026-12-03): half the hand-set (2, 1, 0.5, 1, 1), the best all-term point
+    assert paper.loss_weights == LossWeights(l1=10.0, l2=1.0, mlwt=0.5, fourier=0.25, mean=0.5, std=0.5,
                                              adversarial=5e-4)
     assert (paper.features, paper.growth, paper.layers_per_rdb, paper.rdbs_per_grdb, paper.grdbs) == (64, 32, 8, 4, 4)
     assert (paper.batch_size, paper.patch_size, paper.epochs, paper.steps_per_epoch) == (4, 256, 1000, 1000)
