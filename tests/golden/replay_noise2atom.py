@@ -7,8 +7,8 @@ The presets changed since the record (issue 17: the ``paper`` preset draws one u
 released code's critic grid and RMSprop without heavy-ball momentum, and logs the paper's convergence thresholds
 instead of stopping; ``released`` runs 1024 loops of 64 iterations). So every value of the record's full resolved
 config (``config``) is passed on top of the preset, which pins the recorded run whatever the preset says today;
-``early_stop`` (new) is true where the record had both thresholds, the rule of that time. Only ``epochs`` is left
-out: ``epochs=1`` of the call sets the length, as before. :data:`CHANGED_SINCE_RECORD` names, per run, the
+``early_stop`` (new) is true where the record had both thresholds, the rule of that time. Only ``epochs`` and
+``seed`` are left out: ``epochs=1`` and ``seed=SEED`` of the call set them, as before. :data:`CHANGED_SINCE_RECORD` names, per run, the
 options whose value today's preset would change.
 """
 
@@ -31,7 +31,7 @@ CHANGED_SINCE_RECORD = {
 def pinned_options(run: dict) -> dict:
     """Every option of the record's resolved config under today's names (``epochs`` left out), with
     ``early_stop`` as the record's rule had it."""
-    pinned = {RENAMED_OPTIONS.get(k, k): v for k, v in run["config"].items() if k != "epochs"}
+    pinned = {RENAMED_OPTIONS.get(k, k): v for k, v in run["config"].items() if k not in ("epochs", "seed")}
     pinned["early_stop"] = pinned["early_stop_cycle"] is not None and pinned["early_stop_lfc"] is not None
     return pinned
 

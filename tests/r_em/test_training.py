@@ -76,7 +76,7 @@ def test_config_validation_and_presets():
     with pytest.raises(ValueError, match="at least one pixel-wise"):
         R_EMConfig(l1_weight=0.0, l2_weight=0.0, mlwt_weight=0.0, fourier_weight=0.0, mean_weight=0.0,
                    std_weight=0.0)
-    paper = load_config("r_em")
+    paper = load_config("r_em", "paper")
     assert paper == R_EMConfig() and paper.gan
     assert paper.loss_weights == LossWeights(l1=10.0, l2=2.0, mlwt=1.0, fourier=0.5, mean=1.0, std=1.0,
                                              adversarial=5e-4)
