@@ -162,7 +162,8 @@ class N2V(Method):
             return int(config.steps_per_epoch)
         if not data_shape:
             raise ValueError(f"the epoch length of n2v needs the video's shape [N, H, W(, C)]; received {data_shape!r}.")
-        return max(1, math.ceil(math.ceil(int(data_shape[0]) / config.frame_step) / config.batch_size))
+        frames = int(data_shape[0]) if len(data_shape) >= 3 else 1  # [H, W]: one frame
+        return max(1, math.ceil(math.ceil(frames / config.frame_step) / config.batch_size))
 
     def batches(self, start_step: int):
         return iter(training_dataset(self.train_frames, self.config, start=start_step))
