@@ -364,8 +364,8 @@ def test_read_data_reads_the_series_as_stored(frames, tmp_path):
 # ---------------------------------------------------------------------------------------------- the façade
 @pytest.mark.slow
 def test_fit_stops_on_the_budget_and_returns_a_contract_model(frames, tmp_path, eager):
-    result = tfstem.noise2atom.fit(frames, max_minutes=0.0001, seed=3, verbose=False, output_dir=tmp_path / "run",
-                                   **{**TINY, "epochs": 3})
+    result = tfstem.noise2atom.fit(frames, preset="paper", max_minutes=0.0001, seed=3, verbose=False,
+                                   output_dir=tmp_path / "run", **{**TINY, "epochs": 3})
     assert result.stopped == "max_minutes" and result.steps == 1  # the budget stops after the first iteration
     assert result.config.seed == 3 and isinstance(result.extra["mapping_correlation"], float)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -395,5 +395,5 @@ def test_fit_refuses_bad_series_in_one_line_before_building(frames_in, message, 
     for builder in ("build_xception_unet", "build_wgan_critic", "build_lowpass"):
         monkeypatch.setattr(training, builder, built)
     with pytest.raises(ValueError, match=message) as error:
-        tfstem.noise2atom.fit(frames_in, verbose=False, **TINY)
+        tfstem.noise2atom.fit(frames_in, preset="paper", verbose=False, **TINY)
     assert "\n" not in str(error.value)
