@@ -29,7 +29,8 @@ from pathlib import Path
 
 from tfstem.paths import MODELS_DIR
 
-__all__ = ["METHODS", "ALIASES", "method_name", "method_class", "model_file", "paper_values", "preset_names",
+__all__ = ["METHODS", "ALIASES", "method_name", "method_class", "model_file", "read_method_file",
+           "paper_values", "preset_names",
            "describe_presets", "default_preset", "load_config", "parse_overrides", "ConfigMixin", "method_config"]
 
 #: Method name -> the module that defines its :class:`~tfstem.training.method.Method` (attribute ``METHOD``).
@@ -71,6 +72,11 @@ def _read(method: str) -> dict:
     return data
 
 
+def read_method_file(method: str) -> dict:
+    """The parsed ``models/<method>.json`` (cached; do not modify it)."""
+    return _read(method_name(method))
+
+
 def paper_values(method: str) -> dict:
     """The paper's value of every option of ``method`` (``options.*.value`` of its model file)."""
     return {name: spec["value"] for name, spec in _read(method_name(method))["options"].items()}
@@ -87,9 +93,13 @@ def describe_presets(method: str) -> dict:
 
 
 def default_preset(method: str) -> str:
-    """The preset a call without ``preset`` runs: ``paper`` (the paper's method) for every method."""
-    method_name(method)
-    return "paper"
+    """The preset a call without ``preset`` runs: ``paper`` (the paper's method) where TensorFlow sees a GPU,
+    ``cpu`` (the paper's method at a reduced size) where it does not
+    (:func:`tfstem.training.sizing.default_preset`; ``fit`` and ``tfstem train`` announce the ``cpu`` choice in
+    one line with the ``paper`` preset's estimated time on the machine)."""
+    from tfstem.training.sizing import default_preset as sized_for_this_machine
+
+    return sized_for_this_machine(method)
 
 
 def _preset_values(method: str, preset: str) -> dict:

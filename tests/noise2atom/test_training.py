@@ -102,10 +102,28 @@ def test_schedule_moves_every_trained_group_and_not_ms2b(run):
     assert len(result.history["epochs"]) == 1 and result.history["epochs"][0]["step"] == 2
 
 
-def test_paper_convergence_rule_stops_early(run):
+def test_paper_convergence_rule_is_an_event_and_stops_only_with_early_stop(run):
     rule = run.method.end_of_epoch
-    assert rule(1, {"cycle": 0.04, "lfc": 0.09}) == {"stop": "early_stop"}  # L_cycle < 0.05 and L_lfc < 0.1
     assert rule(1, {"cycle": 0.04, "lfc": 0.2}) == {} and rule(1, {"cycle": None, "lfc": 0.01}) == {}
+    met = rule(1, {"cycle": 0.04, "lfc": 0.09})  # L_cycle < 0.05 and L_lfc < 0.1: the paper's description
+    assert set(met) == {"event"} and met["event"].startswith("converged: epoch 1") and "goes on" in met["event"]
+    assert rule(2, {"cycle": 0.03, "lfc": 0.08}) == {}  # logged once
+    stopping = SimpleNamespace(config=run.method.config.replace(early_stop=True), _converged_logged=True)
+    assert Noise2Atom.end_of_epoch(stopping, 3, {"cycle": 0.04, "lfc": 0.09}) == {"stop": "early_stop"}
+    with pytest.raises(ValueError, match="early_stop=true needs both thresholds"):
+        Noise2AtomConfig(early_stop=True, early_stop_lfc=None)
+
+
+def test_converged_event_lands_in_the_history(frames):
+    config = Noise2AtomConfig(**{**TINY, "early_stop_cycle": 10.0, "early_stop_lfc": 10.0})  # met at epoch 1
+    tf.config.run_functions_eagerly(True)  # tiny networks: eager is faster than tracing
+    try:
+        result = train(Noise2Atom(config, frames), steps=4, verbose=False)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    assert result.stopped == "completed" and result.steps == 4  # the paper preset trains on
+    events = [e for e in result.history["events"] if e["event"].startswith("converged")]
+    assert len(events) == 1 and events[0]["step"] == config.steps_per_epoch
 
 
 def test_reverted_mapping_is_checked_at_the_end(run):
@@ -289,17 +307,23 @@ def test_reverted_mapping_is_detected(frames):
 # ---------------------------------------------------------------------------------------------- config
 def test_config_presets_and_validation(tmp_path):
     paper = load_config("noise2atom", "paper")
-    assert paper == Noise2AtomConfig() == load_config("noise2atom")  # the dataclass defaults are the paper's
+    assert paper == Noise2AtomConfig()  # the dataclass defaults are the paper's
     assert (paper.batch_size, paper.learning_rate, paper.critic_steps, paper.gp_weight, paper.alpha, paper.beta) == (
         6, 5e-5, 5, 10.0, 5.0, 1.0)
     assert set(paper_values("noise2atom")) == set(paper.to_dict())  # every option has its source in the JSON
     assert preset_names("noise2atom") == ("paper", "released", "cpu", "quick")
     released = load_config("noise2atom", "released")
     assert released.batch_size == 3 and released.cycle_updates == "joint" and released.gp_interpolation == "per_pixel"
-    assert paper.critic_grid == "alternating" and released.critic_grid == "even"
+    assert paper.critic_grid == released.critic_grid == "even"  # the released code's (the paper is silent)
+    assert paper.gp_interpolation == "per_pixel"  # Eq. 4: u is a tensor, multiplied elementwise
+    assert (paper.rmsprop_rho, paper.rmsprop_momentum) == (released.rmsprop_rho, released.rmsprop_momentum) == (0.9, 0)
+    assert (paper.epochs, paper.early_stop, released.epochs, released.steps_per_epoch) == (100, False, 1024, 64)
+    assert (paper.generator_optimizers, paper.adversarial_warmup, paper.adversarial_learning_rate,
+            paper.sign_anchor_weight) == ("shared", 0, None, 0.0)  # the cpu preset's departures are off
     cpu = load_config("noise2atom", "cpu")
     assert (cpu.features, cpu.patch_size, cpu.generator_optimizers, cpu.adversarial_warmup, cpu.sign_anchor_weight,
-            cpu.early_stop_cycle) == (16, 128, "per_update", 150, 1.0, None)
+            cpu.early_stop) == (16, 128, "per_update", 150, 1.0, False)
+    assert (cpu.critic_grid, cpu.gp_interpolation, cpu.rmsprop_momentum) == ("alternating", "per_sample", 0.9)
     quick = load_config("noise2atom", "quick", seed=3)
     assert (quick.features, quick.patch_size, quick.steps_per_epoch, quick.epochs, quick.seed) == (4, 64, 2, 1, 3)
     with pytest.raises(ValueError, match="critic_grid must be one of"):
@@ -340,8 +364,8 @@ def test_read_data_reads_the_series_as_stored(frames, tmp_path):
 # ---------------------------------------------------------------------------------------------- the façade
 @pytest.mark.slow
 def test_fit_stops_on_the_budget_and_returns_a_contract_model(frames, tmp_path, eager):
-    result = tfstem.noise2atom.fit(frames, max_minutes=0.0001, seed=3, verbose=False, output_dir=tmp_path / "run",
-                                   **{**TINY, "epochs": 3})
+    result = tfstem.noise2atom.fit(frames, preset="paper", max_minutes=0.0001, seed=3, verbose=False,
+                                   output_dir=tmp_path / "run", **{**TINY, "epochs": 3})
     assert result.stopped == "max_minutes" and result.steps == 1  # the budget stops after the first iteration
     assert result.config.seed == 3 and isinstance(result.extra["mapping_correlation"], float)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -371,5 +395,5 @@ def test_fit_refuses_bad_series_in_one_line_before_building(frames_in, message, 
     for builder in ("build_xception_unet", "build_wgan_critic", "build_lowpass"):
         monkeypatch.setattr(training, builder, built)
     with pytest.raises(ValueError, match=message) as error:
-        tfstem.noise2atom.fit(frames_in, verbose=False, **TINY)
+        tfstem.noise2atom.fit(frames_in, preset="paper", verbose=False, **TINY)
     assert "\n" not in str(error.value)

@@ -76,7 +76,7 @@ def test_config_validation_and_presets():
     with pytest.raises(ValueError, match="at least one pixel-wise"):
         R_EMConfig(l1_weight=0.0, l2_weight=0.0, mlwt_weight=0.0, fourier_weight=0.0, mean_weight=0.0,
                    std_weight=0.0)
-    paper = load_config("r_em")
+    paper = load_config("r_em", "paper")
     assert paper == R_EMConfig() and paper.gan
     # benchmarks/r_em_lambda_search.py (2026-12-03): half the hand-set (2, 1, 0.5, 1, 1), the best all-term point
     assert paper.loss_weights == LossWeights(l1=10.0, l2=1.0, mlwt=0.5, fourier=0.25, mean=0.5, std=0.5,

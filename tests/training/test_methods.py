@@ -98,7 +98,7 @@ def test_contract_fit_quick_keras_round_trip_export_and_reload_without_tfstem(me
 def test_every_method_has_the_four_presets_and_one_config_loader(method):
     names = preset_names(method)
     assert names[0] == "paper" and {"paper", "cpu", "quick"} <= set(names)
-    paper = load_config(method)
+    paper = load_config(method, "paper")
     assert paper == type(paper)()  # the dataclass defaults are the paper's numbers of models/<method>.json
     with pytest.raises(ValueError, match="unknown .* option"):
         load_config(method, "quick", no_such_option=1)

@@ -154,6 +154,17 @@ class N2V(Method):
         """``config.steps_per_epoch``, or one patch per training frame: ``ceil(n_train / batch_size)``."""
         return self.config.steps_per_epoch or max(1, math.ceil(self.train_frames.shape[0] / self.config.batch_size))
 
+    @classmethod
+    def epoch_steps(cls, config, data_shape) -> int:
+        """:meth:`steps_per_epoch` for a video of shape ``data_shape`` (``[N, H, W(, C)]``), nothing built: the
+        training frames are every ``frame_step``-th of the N."""
+        if config.steps_per_epoch:
+            return int(config.steps_per_epoch)
+        if not data_shape:
+            raise ValueError(f"the epoch length of n2v needs the video's shape [N, H, W(, C)]; received {data_shape!r}.")
+        frames = int(data_shape[0]) if len(data_shape) >= 3 else 1  # [H, W]: one frame
+        return max(1, math.ceil(math.ceil(frames / config.frame_step) / config.batch_size))
+
     def batches(self, start_step: int):
         return iter(training_dataset(self.train_frames, self.config, start=start_step))
 

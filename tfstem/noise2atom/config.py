@@ -25,13 +25,15 @@ class Noise2AtomConfig(ConfigMixin):
         Generator (section "Network Architectures"; widths from the released code): 64, 16, (1, 3, 5, 7),
         (3, 5), "instance" (paper) or "released".
     critic_filters, critic_dropout, critic_grid
-        Critic: (64, 64, 128, 128), 0.25, "alternating" (stride-2 grids even/odd/even/odd, symmetric) or
-        "even" (released: every module on the even grid, blind to the bottom/right border; see
+        Critic: (64, 64, 128, 128), 0.25, "even" (released code, the paper is silent: every module on the even
+        grid, nearly blind to the bottom/right border) or "alternating" (tfstem option, not in the paper: stride-2
+        grids even/odd/even/odd, symmetric; the ``cpu`` preset's; see
         :func:`~tfstem.noise2atom.wgan_critic.build_wgan_critic`).
     lowpass_size, lowpass_sigma, lowpass_kernel, lowpass_padding
         Ms2b: 33, 15, "paper" | "code_intent", "valid" (paper) | "same" (released).
     gp_weight, alpha, beta, gp_interpolation
-        lambda = 10 (Eq. 1), alpha = 5, beta = 1 (Eq. 8), "per_sample" | "per_pixel" (released).
+        lambda = 10 (Eq. 1), alpha = 5, beta = 1 (Eq. 8), "per_pixel" (Eq. 4: u is a tensor multiplied
+        elementwise, as the released code draws it) | "per_sample" (standard WGAN-GP; the ``cpu`` preset's).
     critic_steps, cycle_updates
         5 critic updates per batch; "separate" (paper: steps 3 and 4 apart) | "joint" (released: one
         update on L_lfc + L_cycle).
@@ -59,7 +61,9 @@ class Noise2AtomConfig(ConfigMixin):
         the output correlates with the smoothed input by more than ``margin``. Recorded as ``anchor``
         whatever the weight.
     learning_rate, rmsprop_rho, rmsprop_momentum
-        5e-5, 0.9, 0.9 (paper's "momentum 0.9"; the released code's Keras-2 RMSprop has rho 0.9 and no momentum).
+        5e-5, 0.9, 0.0: the paper's "momentum of 0.9" read as RMSprop's rho, as in the released code's
+        RMSprop(lr=5e-5) (rho 0.9, no momentum); ``rmsprop_momentum=0.9`` is the literal reading (heavy ball on
+        top of rho), kept by the ``cpu`` preset.
     adversarial_learning_rate
         None: ``learning_rate``. With ``generator_optimizers="per_update"`` each update's RMSprop divides its
         gradient by its own RMS, so alpha (Eq. 8) no longer weighs the adversarial update against the cycle
@@ -70,8 +74,11 @@ class Noise2AtomConfig(ConfigMixin):
     patch_sampling
         "random" (independent frame and window per crop) | "consecutive" (released: one window cut from
         ``batch_size`` consecutive frames).
-    early_stop_cycle, early_stop_lfc
-        0.05, 0.1 (epoch means); ``None`` disables early stopping.
+    early_stop, early_stop_cycle, early_stop_lfc
+        False, 0.05, 0.1. The paper's "usually takes 100 epochs ... when L_cycle < 0.05 and L_lfc < 0.1"
+        describes convergence; the first epoch whose means meet both thresholds is logged as a ``converged``
+        event (``history["events"]``) and training goes on. ``early_stop=True`` (tfstem option) stops there.
+        A threshold of ``None``: no event (and no stop).
     site_pitch, integer_variance
         Clean-domain simulator readings, see :mod:`tfstem.noise2atom.clean_domain`.
     seed
@@ -111,6 +118,7 @@ class Noise2AtomConfig(ConfigMixin):
     epochs: int
     steps_per_epoch: int | None
     patch_sampling: str
+    early_stop: bool
     early_stop_cycle: float | None
     early_stop_lfc: float | None
     site_pitch: int
@@ -133,7 +141,7 @@ class Noise2AtomConfig(ConfigMixin):
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer; received {name}={getattr(self, name)}.")
-        for name in ("warmup_critic", "integer_variance"):
+        for name in ("warmup_critic", "integer_variance", "early_stop"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be true or false; received {name}={getattr(self, name)!r}.")
         if int(self.adversarial_warmup) < 0:
@@ -160,5 +168,8 @@ class Noise2AtomConfig(ConfigMixin):
             if self.generator_optimizers != "per_update":
                 raise ValueError("adversarial_learning_rate needs generator_optimizers='per_update' (with one shared "
                                  "optimizer the adversarial and cycle updates cannot have different rates).")
+        if self.early_stop and (self.early_stop_cycle is None or self.early_stop_lfc is None):
+            raise ValueError("early_stop=true needs both thresholds (early_stop_cycle, early_stop_lfc); received "
+                             f"early_stop_cycle={self.early_stop_cycle}, early_stop_lfc={self.early_stop_lfc}.")
         if self.steps_per_epoch is not None and int(self.steps_per_epoch) < 1:
             raise ValueError(f"steps_per_epoch must be positive or None; received {self.steps_per_epoch}.")

@@ -57,7 +57,7 @@ def wasserstein(label, prediction):
     return tf.reduce_mean(tf.cast(label, tf.float32) * prediction)
 
 
-def random_interpolate(real, fake, *, seed, mode: str = "per_sample"):
+def random_interpolate(real, fake, *, seed, mode: str = "per_pixel"):
     """Eq. 4: ``R(x, y) = u * x + (1 - u) * y`` with u ~ U[0, 1] (stateless).
 
     Parameters
@@ -65,9 +65,10 @@ def random_interpolate(real, fake, *, seed, mode: str = "per_sample"):
     real, fake : tensor, float32 ``[N, H, W, C]``
     seed : tensor or pair of int32
         Stateless seed ``[2]``.
-    mode : {"per_sample", "per_pixel"}
-        ``"per_sample"``: one u per sample (standard WGAN-GP; default). ``"per_pixel"``: u of shape
-        ``[N, H, W, 1]`` as in the released code.
+    mode : {"per_pixel", "per_sample"}
+        ``"per_pixel"`` (default): u of shape ``[N, H, W, 1]``, the paper's "uniform random tensor u"
+        multiplied elementwise, as the released code draws it. ``"per_sample"``: one u per sample (standard
+        WGAN-GP, Gulrajani et al. 2017; the ``cpu`` preset's).
 
     Returns
     -------

@@ -8,8 +8,9 @@ Wang et al., Appl. Microsc. 50:23 (2020), section "Training Details". In a singl
 3. train Ms2c∘Mc2s∘Ms2b once, noisy -> its low-frequency features with Ms2b fixed (Eq. 7);
 4. train Mc2s∘Ms2c once, clean -> itself (Eq. 6, weight beta = 1).
 
-RMSprop (learning rate 5e-5, momentum 0.9), batch 6, 128x128 patches, 120 frames sampled from the series,
-100 epochs, early stop when L_cycle < 0.05 and L_lfc < 0.1. Every departure of the released code is a
+RMSprop (learning rate 5e-5, "momentum" 0.9 read as rho, as in the released code), batch 6, 128x128 patches,
+120 frames sampled from the series, 100 epochs; the paper's convergence description (L_cycle < 0.05 and
+L_lfc < 0.1) is logged as an event, not a stop (``early_stop`` option). Every departure of the released code is a
 :class:`~tfstem.noise2atom.config.Noise2AtomConfig` option; ``models/noise2atom.json`` lists them with both
 readings and the presets ``paper``, ``released``, ``cpu`` and ``quick``.
 
@@ -93,6 +94,7 @@ class Noise2Atom(Method):
                                      padding=c.lowpass_padding)
         self._build_optimizers()
         self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+        self._converged_logged = False  # the 'converged' event is logged once per process
         self._denoise_fn = tf.function(self._denoise, reduce_retracing=True)
         self._critic_fn = tf.function(self._critic_update, reduce_retracing=True)
         self._adversarial_fn = tf.function(self._adversarial_update, reduce_retracing=True)
@@ -133,10 +135,20 @@ class Noise2Atom(Method):
 
     def steps_per_epoch(self) -> int:
         """``config.steps_per_epoch``, or enough batches to cover every patch-sized tile of the frames once."""
-        c = self.config
-        t, h, w = self.scaled.shape[:3]
-        return int(c.steps_per_epoch or math.ceil(t * math.ceil(h / c.patch_size) * math.ceil(w / c.patch_size)
-                                                  / c.batch_size))
+        return self.epoch_steps(self.config, self.scaled.shape)
+
+    @classmethod
+    def epoch_steps(cls, config, data_shape) -> int:
+        """``config.steps_per_epoch``, or enough batches to cover every patch-sized tile of the (at most
+        ``training_frames``) frames of a series of shape ``data_shape`` (``[T, H, W(, 1)]``) once."""
+        if config.steps_per_epoch:
+            return int(config.steps_per_epoch)
+        if not data_shape or len(data_shape) < 3:
+            raise ValueError(f"the epoch length of noise2atom needs the series' shape [T, H, W]; "
+                             f"received {data_shape!r}.")
+        t, h, w = min(int(data_shape[0]), config.training_frames), int(data_shape[1]), int(data_shape[2])
+        tiles = math.ceil(h / config.patch_size) * math.ceil(w / config.patch_size)
+        return int(math.ceil(t * tiles / config.batch_size))
 
     def batches(self, start_step: int):
         """``(noisy, clean)`` batches from position ``start_step`` of the two stateless streams (batch i is a
@@ -184,14 +196,21 @@ class Noise2Atom(Method):
         return data_fingerprint(np.asarray(self.frames))
 
     def end_of_epoch(self, epoch: int, means: dict) -> dict:
-        """The paper's convergence rule (epoch means L_cycle < 0.05 and L_lfc < 0.1) as an early stop."""
+        """The paper's description of convergence (epoch means L_cycle < 0.05 and L_lfc < 0.1): a ``converged``
+        event the first time it holds; a stop only with ``early_stop=True`` (off in the paper preset)."""
         c = self.config
         if c.early_stop_cycle is None or c.early_stop_lfc is None:
             return {}
-        if means.get("cycle") is not None and means.get("lfc") is not None \
-                and means["cycle"] < c.early_stop_cycle and means["lfc"] < c.early_stop_lfc:
-            return {"stop": "early_stop"}
-        return {}
+        if means.get("cycle") is None or means.get("lfc") is None \
+                or not (means["cycle"] < c.early_stop_cycle and means["lfc"] < c.early_stop_lfc):
+            return {}
+        out = {"stop": "early_stop"} if c.early_stop else {}
+        if not self._converged_logged:
+            self._converged_logged = True
+            out["event"] = (f"converged: epoch {epoch} means L_cycle {means['cycle']:.4g} < {c.early_stop_cycle} and "
+                            f"L_lfc {means['lfc']:.4g} < {c.early_stop_lfc} (the paper's convergence description"
+                            f"{'; early_stop stops here' if c.early_stop else '; training goes on'})")
+        return out
 
     def finish(self, stopped: str) -> dict:
         """Warn when the learned mapping is reverted (paper, failure case 1); return the correlation."""

@@ -24,7 +24,7 @@ CRITIC_GRIDS = ("alternating", "even")
 
 
 def build_wgan_critic(*, patch_size: int = 128, filters: tuple = (64, 64, 128, 128), dropout: float = 0.25,
-                      normalization: str = "instance", grid: str = "alternating", name: str = "critic") -> keras.Model:
+                      normalization: str = "instance", grid: str = "even", name: str = "critic") -> keras.Model:
     """Build the critic D.
 
     Parameters
@@ -38,14 +38,15 @@ def build_wgan_critic(*, patch_size: int = 128, filters: tuple = (64, 64, 128, 1
         Dropout rate after each module (paper: 0.25).
     normalization : {"instance", "released", "none"}
         Same choice as the generators (:class:`~tfstem.noise2atom.xception_unet.Noise2AtomNormalization`).
-    grid : {"alternating", "even"}
+    grid : {"even", "alternating"}
         Sampling grid of the stride-2 convolutions (paper silent; see
-        :func:`~tfstem.noise2atom.xception_unet.down_module`). ``"even"`` is the released code: every module
+        :func:`~tfstem.noise2atom.xception_unet.down_module`). ``"even"`` (default) is the released code: every module
         centres its windows on even rows/columns, which compounds over the four modules into a critic that
         sees the bottom and right borders less than the top and left ones (freshly initialised, paper
         widths: the input gradient on the last row is 0.26 of that on the first row, over the last 8 rows
         0.56 of the first 8; ``benchmarks/noise2atom_critic_border.py``), which left the bright band along
-        the bottom and right borders of early Noise2Atom outputs unpenalised. ``"alternating"`` (default) uses
+        the bottom and right borders of early Noise2Atom outputs unpenalised. ``"alternating"`` (a tfstem option, not in the
+        paper or the released code; the ``cpu`` preset's) uses
         even, odd, even, odd grids: same layers, kernels and sizes, no padding; the same ratios are 0.95 and
         1.10.
 

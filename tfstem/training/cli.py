@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser, method: str) -> None:
     parser.add_argument("-o", "--output", required=True,
                         help="run folder: config.json, history.json, checkpoints/, logs/, model.keras, serving/")
     parser.add_argument("--preset", choices=list(presets), default=None,
-                        help="default paper; " + "; ".join(f"{k}: {v.split('.')[0][:90]}" for k, v in presets.items()))
+                        help="default: paper with a GPU, cpu without (announced with the paper preset's estimated time); "
+                             + "; ".join(f"{k}: {v.split('.')[0][:90]}" for k, v in presets.items()))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one option of the preset (VALUE read as JSON when it parses); repeatable")
     parser.add_argument("--config", default=None, metavar="CONFIG_JSON",
@@ -78,11 +79,15 @@ def run(args) -> int:
     cls = method_class(name)
     extra = dict(cls.cli_options(args))
     overrides = {**parse_overrides(args.set), **extra.pop("overrides", {})}
-    config = load_config(name, args.preset, path=args.config, **overrides)
+    config = load_config(name, args.preset, path=args.config, **overrides)  # a bad option fails before the data
     if args.seed is not None:
         config = config.replace(seed=args.seed)
     data = cls.read_data(args.data, channels_axis=args.channels_axis)
-    result = fit(name, data, config=config, output_dir=output, resume=args.resume, force=args.force,
+    # Without --preset and --config fit chooses the preset for this machine and announces it (one line).
+    sized = args.preset is None and args.config is None
+    chosen = {"preset": None, **overrides, **({} if args.seed is None else {"seed": args.seed})} if sized \
+        else {"config": config}
+    result = fit(name, data, **chosen, output_dir=output, resume=args.resume, force=args.force,
                  epochs=args.epochs, steps=args.steps, max_minutes=args.max_minutes, strategy=strategy,
                  export=args.export, verbose=not args.quiet, **extra)
     if result.run_folder is not None or not getattr(result, "is_chief", True):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from tfstem.config import default_preset, load_config, method_class, method_name
 from tfstem.training.loop import RUN_OUTPUTS, FitResult, train
 from tfstem.training.run_folder import prepare_run_folder
 from tfstem.training.strategy import make_strategy
 
-__all__ = ["fit", "build_method"]
+__all__ = ["fit", "build_method", "announce_default_preset"]
 
 
 def build_method(method: str, data=None, *, preset: str | None = None, config=None, seed: int | None = None,
@@ -55,7 +56,9 @@ def fit(method: str, data=None, *, preset: str | None = None, output_dir=None, r
         with arrays ``x`` and ``y`` or a ``tfstem simulate --format npy`` folder). Never modified.
     preset : str, optional
         A preset of ``models/<method>.json`` (``paper``, ``released``, ``cpu``, ``quick``); default
-        :func:`tfstem.config.default_preset` (``paper``).
+        :func:`tfstem.config.default_preset`: ``paper`` where TensorFlow sees a GPU, ``cpu`` (the paper's method
+        at a reduced size) where it does not, announced in one line (stderr, with ``verbose``) together with the
+        ``paper`` preset's estimated time on this machine. ``preset="paper"`` runs the paper's method anywhere.
     output_dir : path-like, optional
         The run folder (``config.json``, ``history.json``, ``checkpoints/``, ``logs/``, ``model.keras``,
         ``serving/<v>/``); nothing is written without it.
@@ -97,10 +100,31 @@ def fit(method: str, data=None, *, preset: str | None = None, output_dir=None, r
     >>> clean = tfstem.restore(frames, model=result.model)                            # doctest: +SKIP
     """
     _check_folder_first(output_dir, resume=resume, force=force)
+    sized = preset is None and config is None  # the default preset, chosen for this machine
+    if sized:
+        data = _read_if_path(method, data, channels_axis=channels_axis)
+        preset = default_preset(method)
     built = build_method(method, data, preset=preset, config=config, seed=seed, strategy=strategy,
                          from_model=from_model, channels_axis=channels_axis, **overrides)
+    if sized and verbose:  # after the build: a refused series or option stays a one-line error
+        announce_default_preset(method, data)
     return train(built, output_dir=output_dir, resume=resume, force=force, epochs=epochs, steps=steps,
                  max_minutes=max_minutes, verbose=verbose, callback=callback, export=export)
+
+
+def _read_if_path(method: str, data, *, channels_axis):
+    if isinstance(data, (str, os.PathLike)):
+        return method_class(method_name(method)).read_data(data, channels_axis=channels_axis)
+    return data
+
+
+def announce_default_preset(method: str, data=None) -> None:
+    """Where :func:`~tfstem.config.default_preset` is ``cpu`` (no GPU visible), print the one line that says so
+    with the ``paper`` preset's estimated time on this machine (stderr); nothing where a GPU is visible."""
+    if default_preset(method) != "paper":
+        from tfstem.training.sizing import default_preset_announcement
+
+        print(default_preset_announcement(method, data), file=sys.stderr, flush=True)
 
 
 def _check_folder_first(output_dir, *, resume: bool, force: bool) -> None:

@@ -316,6 +316,9 @@ def train(method, *, output_dir=None, resume: bool = False, force: bool = False,
                 entry = {"epoch": step // per_epoch, "step": step, **_epoch_means(history, per_epoch)}
                 entry.update(method.end_of_epoch(step // per_epoch, entry))
                 reason = entry.pop("stop", None)
+                event = entry.pop("event", None)
+                if event:
+                    history["events"].append({"step": step, "event": event})
                 history["epochs"].append(entry)
                 if folder is not None and folder.summary_writer() is not None:
                     summaries.write_scalars(folder.summary_writer(), "epoch",

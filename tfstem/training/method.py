@@ -57,6 +57,14 @@ class Method:
         """Steps in one epoch (the loop checkpoints and reports at each epoch's end). *Required*."""
         raise NotImplementedError
 
+    @classmethod
+    def epoch_steps(cls, config, data_shape) -> int:
+        """Steps in one epoch of ``config`` on data of shape ``data_shape`` (a tuple, or None when unknown),
+        without building anything: what :mod:`tfstem.training.sizing` multiplies by ``config.epochs`` to
+        estimate a run. Default ``config.steps_per_epoch``; a method whose epoch depends on the data overrides it.
+        """
+        return int(config.steps_per_epoch)
+
     def batches(self, start_step: int):
         """An iterator positioned at ``start_step``: the batches a run from step 0 would see from there on.
         *Required* (resume depends on it)."""
@@ -94,7 +102,8 @@ class Method:
         -------
         dict
             Extra values for the epoch's history entry (e.g. ``val_loss``); the key ``"stop"`` (a str) asks
-            the loop to stop with that reason (e.g. ``"early_stop"``).
+            the loop to stop with that reason (e.g. ``"early_stop"``); the key ``"event"`` (a str) is appended
+            to ``history["events"]`` at this step.
         """
         return {}
 
