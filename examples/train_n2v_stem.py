@@ -117,6 +117,9 @@ def main(argv=None):
     parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny network, a few steps, 8 frames (CI)")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="training wall-clock budget")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="stop after this many training steps (reproducible on a loaded machine; the "
+                        "wall-clock budget still applies unless --max-minutes is raised)")
     parser.add_argument("--channels", choices=("both", "adf", "bf"), default="both")
     parser.add_argument("--no-bm3d", action="store_true", help="skip the BM3D baseline (slow on a CPU)")
     parser.add_argument("--eval-every", type=int, default=4, help="score every k-th frame (odd frames first)")
@@ -137,7 +140,7 @@ def main(argv=None):
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
-    result = tfstem.n2v.fit(noisy, preset=preset, seed=args.seed, max_minutes=args.max_minutes,
+    result = tfstem.n2v.fit(noisy, preset=preset, seed=args.seed, max_minutes=args.max_minutes, steps=args.steps,
                             output_dir=output / "training", force=args.force, resume=args.resume, verbose=True,
                             **overrides)
     model, config, info = result.model, result.config, result.extra
