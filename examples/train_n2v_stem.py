@@ -2,8 +2,10 @@
 
 What it shows: self-supervised N2V (Thornley et al., npj Comput. Mater. 2025) trained on the noisy
 frames alone (every other frame, the paper's sampling), then applied to full frames through the
-deployable model, against Gaussian (sigma 1 px), TV (Chambolle, 1/lambda 1.0 ADF / 0.75 BF) and
-BM3D (if installed), scored against the noise-free frames with PSNR, SSIM and N-RMSE per channel.
+deployable model, against the paper's baselines at the paper's settings: Gaussian (sigma 1 px), TV
+(Chambolle, 1/lambda 1.0 ADF / 0.75 BF) and BM3D (sigma_psd 0.8 ADF / 0.4 BF, if installed), both on the
+paper's intensity scale (the noise-free frame's range -> 1; see ``tfstem.baselines.tv``), scored against
+the noise-free frames with PSNR, SSIM and the paper's N-RMSE per channel.
 
 Writes into ``--output`` (default ``n2v_stem_run/``): ``model.keras``, ``denoised.npy``
 (``float32 [N, H, W, C]``), ``comparison.png`` (frames and line profiles), ``fft.png`` (log FFT
@@ -40,8 +42,7 @@ from tfstem.config import paper_values  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VIDEO = HERE / "data" / "n2v_dual_channel_video.npz"
-NAMES = ("ADF", "BF")
-TV_WEIGHTS = (1.0, 0.75)  # paper, Methods: 1/lambda = 1.0 ADF, 0.75 BF
+NAMES = baselines.PAPER_CHANNELS  # ("ADF", "BF")
 
 
 def load_video(path=VIDEO):
@@ -64,7 +65,8 @@ def score(clean, estimate):
     table = {}
     for c in range(clean.shape[-1]):
         values = [(metrics.psnr(clean[i, ..., c], estimate[i, ..., c]), metrics.ssim(clean[i, ..., c], estimate[i, ..., c]),
-                   metrics.nrmse(clean[i, ..., c], estimate[i, ..., c])) for i in range(clean.shape[0])]
+                   metrics.nrmse(clean[i, ..., c], estimate[i, ..., c], normalization="paper"))
+                  for i in range(clean.shape[0])]
         psnr, ssim, nrmse = np.mean(values, axis=0)
         table[c] = {"psnr": float(psnr), "ssim": float(ssim), "nrmse": float(nrmse)}
     return table
@@ -151,14 +153,17 @@ def main(argv=None):
     np.save(output / "denoised.npy", denoised)
 
     evaluate = np.arange(noisy.shape[0])[1::2][:: args.eval_every] if not args.quick else np.arange(2)
+    # The paper's intensity scale: each noise-free frame's range -> 1 (simulations; the PSNR's R as well).
+    ranges = clean[evaluate].max(axis=(1, 2)) - clean[evaluate].min(axis=(1, 2))
     results = {
         "raw": noisy[evaluate],
         "gaussian": baselines.gaussian(noisy[evaluate], 1.0),
-        "tv": baselines.tv(noisy[evaluate], [TV_WEIGHTS[c] for c in selection]),
+        "tv": baselines.tv(noisy[evaluate], [baselines.TV_WEIGHT_PAPER[n] for n in names], data_range=ranges),
     }
     if not args.no_bm3d:
         try:
-            results["bm3d"] = baselines.bm3d(noisy[evaluate])
+            results["bm3d"] = baselines.bm3d(noisy[evaluate], [baselines.BM3D_SIGMA_PAPER[n] for n in names],
+                                             data_range=ranges)
         except ImportError as error:
             print(f"BM3D skipped: {error}")
     results["n2v"] = denoised[evaluate]

@@ -155,3 +155,5 @@ def test_evaluate_command(tmp_path, capsys):
 
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["frames"] == 3 and result["mean_psnr"] > 35 and 0.8 < result["css"] <= 1
+    # N-RMSE is the paper's: RMSE (0.01 here) over each reference frame's range
+    np.testing.assert_allclose(result["nrmse"], [0.01 / np.ptp(r) for r in ref], rtol=1e-3)
