@@ -19,6 +19,10 @@ uses the paper's settings unchanged (patches capped at the frame size). On 2 sha
 of the CPU preset reach the figures in benchmarks/RESULTS.md. ``--quick`` (CI) trains a tiny network for a
 few steps on 8 frames (preset ``quick``).
 
+A run whose model collapsed (an almost flat output, or one unrelated to the input: ``tfstem.fit``'s collapse
+check) is reported as FAILED in the printout, ``metrics.md`` and ``metrics.json`` (``collapse``), and the
+script exits with status 3 (the ``--quick`` run collapses: a tiny network after a few steps).
+
 ``--channels adf`` / ``bf`` trains a mono-channel model on one channel (the paper's mono-vs-dual
 comparison: run the three with the same budget).
 """
@@ -43,6 +47,7 @@ from tfstem.config import paper_values  # noqa: E402
 HERE = Path(__file__).resolve().parent
 VIDEO = HERE / "data" / "n2v_dual_channel_video.npz"
 NAMES = baselines.PAPER_CHANNELS  # ("ADF", "BF")
+EXIT_COLLAPSED = 3  # the run finished but its model returns an almost flat image (or one unrelated to the input)
 
 
 def load_video(path=VIDEO):
@@ -166,10 +171,12 @@ def main(argv=None):
                                              data_range=ranges)
         except ImportError as error:
             print(f"BM3D skipped: {error}")
-    results["n2v"] = denoised[evaluate]
+    n2v_label = "n2v (FAILED: collapsed)" if result.collapsed else "n2v"
+    results[n2v_label] = denoised[evaluate]
     table = {method: score(clean[evaluate], estimate) for method, estimate in results.items()}
     report = {
         "channels": names, "config": config.to_dict(), "frames_scored": evaluate.tolist(),
+        "verdict": "FAILED: collapsed output" if result.collapsed else "trained", "collapse": info["collapse"],
         "training": {"steps": result.steps, "seconds": result.seconds, "stopped": result.stopped,
                      **{k: info[k] for k in ("images_per_second", "best_epoch", "best_val_loss")}},
         "predict_ms_per_frame": predict_ms, "frame_shape": list(noisy.shape[1:]),
@@ -181,12 +188,19 @@ def main(argv=None):
     for method, t in table.items():
         cells = " | ".join(f"{t[c]['psnr']:.2f} | {t[c]['ssim']:.3f} | {t[c]['nrmse']:.3f}" for c in range(len(names)))
         lines.append(f"| {method} | {cells} |")
+    if result.collapsed:
+        lines += ["", f"**{info['collapse']['message']}**"]
     (output / "metrics.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"training: {result.steps} steps in {result.seconds:.0f} s; prediction {predict_ms:.1f} ms per "
           f"{noisy.shape[1]}x{noisy.shape[2]} frame")
     figures(output, clean[evaluate], results, names)
     print(f"wrote {output}/")
+    if result.collapsed:  # never presented as a result: the table above scores a failed model
+        print(info["collapse"]["message"])
+        return EXIT_COLLAPSED
+    print(f"structure check passed: the output carries {info['collapse']['structure']:.0%} of the smoothed "
+          "input's structure")
     return 0
 
 
