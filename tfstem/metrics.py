@@ -105,7 +105,7 @@ def nrmse(reference, test, *, normalization="euclidean") -> float:
     the Euclidean norm). ``"paper"`` takes the range: the paper's PSNR divides by the same data range ``R``,
     so on its tables N-RMSE and PSNR describe one error on one scale (``N-RMSE = 10^(-PSNR / 20)`` when
     ``R`` is the reference's range), and the mean of a frame that sits on a pedestal (BF) says nothing about
-    the contrast the error competes with. The choice is written in docs/fidelity.md.
+    the contrast the error competes with.
     """
     reference, test = _as_float_pair(reference, test)
     if normalization == "paper":
