@@ -114,7 +114,8 @@ def main(argv=None):
     if not args.no_bm3d:
         try:
             t0 = time.perf_counter()
-            runs = [(scores(r, y), f, r) for f in BM3D_SIGMA_FACTORS for r in [baselines.bm3d(x, sigma_scale=f, data_range=span)]]
+            runs = [(scores(r, y), f, r) for f in BM3D_SIGMA_FACTORS
+                    for r in [baselines.bm3d(x, sigma_scale=f, data_range=span)]]
             (_, factor, restored) = max(runs, key=lambda t: t[0][0])
             add("BM3D", restored, f"sigma {factor} x per-image estimate (best of {BM3D_SIGMA_FACTORS} on this set)",
                 (time.perf_counter() - t0) / len(BM3D_SIGMA_FACTORS))

@@ -34,9 +34,9 @@ def score(clean, estimate, normalization):
     """Mean PSNR (dB), SSIM and N-RMSE over frames, per channel: ``{channel: {...}}``."""
     table = {}
     for c, name in enumerate(baselines.PAPER_CHANNELS[: clean.shape[-1]]):
-        values = [(metrics.psnr(clean[i, ..., c], estimate[i, ..., c]), metrics.ssim(clean[i, ..., c], estimate[i, ..., c]),
-                   metrics.nrmse(clean[i, ..., c], estimate[i, ..., c], normalization=normalization))
-                  for i in range(clean.shape[0])]
+        pairs = [(clean[i, ..., c], estimate[i, ..., c]) for i in range(clean.shape[0])]
+        values = [(metrics.psnr(r, e), metrics.ssim(r, e), metrics.nrmse(r, e, normalization=normalization))
+                  for r, e in pairs]
         psnr, ssim, nrmse = np.mean(values, axis=0)
         table[name] = {"psnr": float(psnr), "ssim": float(ssim), "nrmse": float(nrmse)}
     return table
