@@ -128,12 +128,17 @@ def main(argv=None):
     add("raw input", x)
     best = max(((scores(baselines.gaussian(x, s), y), s) for s in GAUSSIAN_SIGMAS), key=lambda t: t[0][0])
     add("Gaussian blur", baselines.gaussian(x, best[1]), f"sigma {best[1]} px (best of {GAUSSIAN_SIGMAS} on this set)")
-    best = max(((scores(baselines.tv(x, w), y), w) for w in TV_WEIGHTS), key=lambda t: t[0][0])
-    add("TV (Chambolle)", baselines.tv(x, best[1]), f"weight {best[1]} (best of {TV_WEIGHTS} on this set)")
+    # The weights and sigma factors of this oracle search are on each noisy image's min-max scale [0, 1] (the
+    # scale of the recorded figures); baselines.tv / bm3d default to an estimate of the noise-free range.
+    span = np.ptp(x, axis=(1, 2))  # [N, C]
+    best = max(((scores(baselines.tv(x, w, data_range=span), y), w) for w in TV_WEIGHTS), key=lambda t: t[0][0])
+    add("TV (Chambolle)", baselines.tv(x, best[1], data_range=span),
+        f"weight {best[1]} (best of {TV_WEIGHTS} on this set)")
     if not args.no_bm3d:
         try:
             t0 = time.perf_counter()
-            runs = [(scores(r, y), f, r) for f in BM3D_SIGMA_FACTORS for r in [baselines.bm3d(x, sigma_scale=f)]]
+            runs = [(scores(r, y), f, r) for f in BM3D_SIGMA_FACTORS
+                    for r in [baselines.bm3d(x, sigma_scale=f, data_range=span)]]
             (_, factor, restored) = max(runs, key=lambda t: t[0][0])
             add("BM3D", restored, f"sigma {factor} x per-image estimate (best of {BM3D_SIGMA_FACTORS} on this set)",
                 (time.perf_counter() - t0) / len(BM3D_SIGMA_FACTORS))

@@ -2,8 +2,10 @@
 
 What it shows: self-supervised N2V (Thornley et al., npj Comput. Mater. 2025) trained on the noisy
 frames alone (every other frame, the paper's sampling), then applied to full frames through the
-deployable model, against Gaussian (sigma 1 px), TV (Chambolle, 1/lambda 1.0 ADF / 0.75 BF) and
-BM3D (if installed), scored against the noise-free frames with PSNR, SSIM and N-RMSE per channel.
+deployable model, against the paper's baselines at the paper's settings: Gaussian (sigma 1 px), TV
+(Chambolle, 1/lambda 1.0 ADF / 0.75 BF) and BM3D (sigma_psd 0.8 ADF / 0.4 BF, if installed), both on the
+paper's intensity scale (the noise-free frame's range -> 1; see ``tfstem.baselines.tv``), scored against
+the noise-free frames with PSNR, SSIM and the paper's N-RMSE per channel.
 
 Writes into ``--output`` (default ``n2v_stem_run/``): ``model.keras``, ``denoised.npy``
 (``float32 [N, H, W, C]``), ``comparison.png`` (frames and line profiles), ``fft.png`` (log FFT
@@ -16,6 +18,10 @@ window and Adam 4e-4, stopped by ``--max-minutes`` (preset ``cpu`` of models/n2v
 uses the paper's settings unchanged (patches capped at the frame size). On 2 shared CPU cores, 30 minutes
 of the CPU preset reach the figures in benchmarks/RESULTS.md. ``--quick`` (CI) trains a tiny network for a
 few steps on 8 frames (preset ``quick``).
+
+A run whose model collapsed (an almost flat output, or one unrelated to the input: ``tfstem.fit``'s collapse
+check) is reported as FAILED in the printout, ``metrics.md`` and ``metrics.json`` (``collapse``), and the
+script exits with status 3 (the ``--quick`` run collapses: a tiny network after a few steps).
 
 ``--channels adf`` / ``bf`` trains a mono-channel model on one channel (the paper's mono-vs-dual
 comparison: run the three with the same budget).
@@ -40,8 +46,8 @@ from tfstem.config import paper_values  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VIDEO = HERE / "data" / "n2v_dual_channel_video.npz"
-NAMES = ("ADF", "BF")
-TV_WEIGHTS = (1.0, 0.75)  # paper, Methods: 1/lambda = 1.0 ADF, 0.75 BF
+NAMES = baselines.PAPER_CHANNELS  # ("ADF", "BF")
+EXIT_COLLAPSED = 3  # the run finished but its model returns an almost flat image (or one unrelated to the input)
 
 
 def load_video(path=VIDEO):
@@ -64,7 +70,8 @@ def score(clean, estimate):
     table = {}
     for c in range(clean.shape[-1]):
         values = [(metrics.psnr(clean[i, ..., c], estimate[i, ..., c]), metrics.ssim(clean[i, ..., c], estimate[i, ..., c]),
-                   metrics.nrmse(clean[i, ..., c], estimate[i, ..., c])) for i in range(clean.shape[0])]
+                   metrics.nrmse(clean[i, ..., c], estimate[i, ..., c], normalization="paper"))
+                  for i in range(clean.shape[0])]
         psnr, ssim, nrmse = np.mean(values, axis=0)
         table[c] = {"psnr": float(psnr), "ssim": float(ssim), "nrmse": float(nrmse)}
     return table
@@ -117,6 +124,9 @@ def main(argv=None):
     parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny network, a few steps, 8 frames (CI)")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="training wall-clock budget")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="stop after this many training steps (reproducible on a loaded machine; the "
+                        "wall-clock budget still applies unless --max-minutes is raised)")
     parser.add_argument("--channels", choices=("both", "adf", "bf"), default="both")
     parser.add_argument("--no-bm3d", action="store_true", help="skip the BM3D baseline (slow on a CPU)")
     parser.add_argument("--eval-every", type=int, default=4, help="score every k-th frame (odd frames first)")
@@ -137,7 +147,7 @@ def main(argv=None):
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
-    result = tfstem.n2v.fit(noisy, preset=preset, seed=args.seed, max_minutes=args.max_minutes,
+    result = tfstem.n2v.fit(noisy, preset=preset, seed=args.seed, max_minutes=args.max_minutes, steps=args.steps,
                             output_dir=output / "training", force=args.force, resume=args.resume, verbose=True,
                             **overrides)
     model, config, info = result.model, result.config, result.extra
@@ -148,20 +158,25 @@ def main(argv=None):
     np.save(output / "denoised.npy", denoised)
 
     evaluate = np.arange(noisy.shape[0])[1::2][:: args.eval_every] if not args.quick else np.arange(2)
+    # The paper's intensity scale: each noise-free frame's range -> 1 (simulations; the PSNR's R as well).
+    ranges = clean[evaluate].max(axis=(1, 2)) - clean[evaluate].min(axis=(1, 2))
     results = {
         "raw": noisy[evaluate],
         "gaussian": baselines.gaussian(noisy[evaluate], 1.0),
-        "tv": baselines.tv(noisy[evaluate], [TV_WEIGHTS[c] for c in selection]),
+        "tv": baselines.tv(noisy[evaluate], [baselines.TV_WEIGHT_PAPER[n] for n in names], data_range=ranges),
     }
     if not args.no_bm3d:
         try:
-            results["bm3d"] = baselines.bm3d(noisy[evaluate])
+            results["bm3d"] = baselines.bm3d(noisy[evaluate], [baselines.BM3D_SIGMA_PAPER[n] for n in names],
+                                             data_range=ranges)
         except ImportError as error:
             print(f"BM3D skipped: {error}")
-    results["n2v"] = denoised[evaluate]
+    n2v_label = "n2v (FAILED: collapsed)" if result.collapsed else "n2v"
+    results[n2v_label] = denoised[evaluate]
     table = {method: score(clean[evaluate], estimate) for method, estimate in results.items()}
     report = {
         "channels": names, "config": config.to_dict(), "frames_scored": evaluate.tolist(),
+        "verdict": "FAILED: collapsed output" if result.collapsed else "trained", "collapse": info["collapse"],
         "training": {"steps": result.steps, "seconds": result.seconds, "stopped": result.stopped,
                      **{k: info[k] for k in ("images_per_second", "best_epoch", "best_val_loss")}},
         "predict_ms_per_frame": predict_ms, "frame_shape": list(noisy.shape[1:]),
@@ -173,12 +188,19 @@ def main(argv=None):
     for method, t in table.items():
         cells = " | ".join(f"{t[c]['psnr']:.2f} | {t[c]['ssim']:.3f} | {t[c]['nrmse']:.3f}" for c in range(len(names)))
         lines.append(f"| {method} | {cells} |")
+    if result.collapsed:
+        lines += ["", f"**{info['collapse']['message']}**"]
     (output / "metrics.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"training: {result.steps} steps in {result.seconds:.0f} s; prediction {predict_ms:.1f} ms per "
           f"{noisy.shape[1]}x{noisy.shape[2]} frame")
     figures(output, clean[evaluate], results, names)
     print(f"wrote {output}/")
+    if result.collapsed:  # never presented as a result: the table above scores a failed model
+        print(info["collapse"]["message"])
+        return EXIT_COLLAPSED
+    print(f"structure check passed: the output carries {info['collapse']['structure']:.0%} of the smoothed "
+          "input's structure")
     return 0
 
 

@@ -15,6 +15,9 @@ reference itself, scores 32.5 dB against atoms + carbon, against 28.1 dB for Gau
 
 What the full-length run gives: see ``benchmarks/RESULTS.md`` (paper settings are the default;
 ``--preset cpu --max-minutes 30`` is the 2-core CPU run reported there).
+A run whose model collapsed (an almost flat output, or one unrelated to the input: ``tfstem.fit``'s collapse
+check) is reported as FAILED, in the printout and in ``report.json`` (``collapse``), and the script exits with
+status 3; the files are still written so that the failure can be inspected.
 An earlier run in ``OUTPUT/run`` is continued with ``--resume`` (same series, seed and options) or replaced
 with ``--force``; without either the script stops before any work.
 
@@ -57,6 +60,9 @@ def read_series(path):
     from tfstem import io
 
     return np.asarray(io.read_series(path), np.float32)
+
+
+EXIT_COLLAPSED = 3  # the run finished but its model returns an almost flat image (or one unrelated to the input)
 
 
 def main(argv=None):
@@ -116,6 +122,7 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     corr = result.extra["mapping_correlation"]  # fit warns when it is negative (a reverted mapping)
+    collapse = result.extra["collapse"]  # fit warns when the output lost the input's structure
 
     denoised = result.model.predict(series[..., None], batch_size=4, verbose=0)[..., 0]
     blurred = baselines.gaussian(series, sigma=1.0, stack=True)
@@ -128,6 +135,8 @@ def main(argv=None):
               "first_iteration_seconds": seconds[0] if seconds else None,
               "median_seconds_per_iteration": float(np.median(np.diff(seconds))) if len(seconds) > 2 else None,
               "input_output_correlation": corr,
+              "verdict": "FAILED: collapsed output" if result.collapsed else "trained",
+              "collapse": collapse,
               "css": {"raw": metrics.css(series), "gaussian_sigma1": metrics.css(blurred),
                       "noise2atom": metrics.css(denoised)}}
     if truth is not None:
@@ -150,7 +159,8 @@ def main(argv=None):
         ax.set_xlabel("iteration")
     fig.tight_layout()
     fig.savefig(out / "losses.png", dpi=100)
-    panels = [("raw", series[0]), ("Gaussian sigma=1", blurred[0]), ("Noise2Atom", denoised[0])]
+    panels = [("raw", series[0]), ("Gaussian sigma=1", blurred[0]),
+              ("Noise2Atom (FAILED: collapsed)" if result.collapsed else "Noise2Atom", denoised[0])]
     if truth is not None:
         panels.append(("noise-free atoms (target)", truth["atoms"][0].astype(np.float32)))
         panels.append(("noise-free atoms + carbon", truth["clean"][0].astype(np.float32)))
@@ -172,6 +182,10 @@ def main(argv=None):
                 f"{k} {v:.2f} dB" for k, v in report[f"psnr_vs_{key}"].items()))
     print(f"wrote {out}/denoised.tif, losses.png, side_by_side.png, report.json and the run folder {out}/run "
           "(model.keras, config.json, history.json, checkpoints/, logs/)")
+    if result.collapsed:  # never presented as a result: the figures above describe a failed model
+        print(collapse["message"])
+        return EXIT_COLLAPSED
+    print(f"structure check passed: the output carries {collapse['structure']:.0%} of the smoothed input's structure")
     return 0
 
 

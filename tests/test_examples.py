@@ -1,6 +1,7 @@
 """The examples run as a user runs them: from another folder, against the installed tfstem, one-line errors."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -128,7 +129,15 @@ def test_training_examples_quick_run_through_the_public_api(tmp_path, script, ex
     done = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick", "-o", str(out), *extra],
                           capture_output=True, text=True, cwd=tmp_path, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
                           timeout=900)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = {"train_n2v_stem.py": out / "metrics.json", "train_noise2atom.py": out / "report.json"}.get(script)
+    collapsed = report is not None and json.loads(report.read_text())["collapse"]["collapsed"]
+    # a collapsed model is reported as a failure: exit status 3, the verdict in the printout and the report
+    assert done.returncode == (3 if collapsed else 0), done.stdout[-2000:] + done.stderr[-2000:]
+    assert ("TRAINING FAILED" in done.stdout) == collapsed
+    if report is not None:
+        assert json.loads(report.read_text())["verdict"] == ("FAILED: collapsed output" if collapsed else "trained")
+    if script == "train_n2v_stem.py":
+        assert collapsed and "n2v (FAILED: collapsed)" in (out / "metrics.md").read_text()  # a few steps
     assert out.is_dir() and any(out.rglob("*.keras"))
     for name in outputs:
         assert (out / name).exists(), f"{script} --quick did not write {name}"

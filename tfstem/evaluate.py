@@ -1,7 +1,8 @@
 """``tfstem evaluate``: quality figures of restored images, with or without a reference.
 
 * with ``--reference``: PSNR, SSIM and N-RMSE of each frame against the reference (data range of the
-  reference frame);
+  reference frame; N-RMSE = RMSE / that range, the dual-channel N2V paper's, ``metrics.nrmse(...,
+  normalization="paper")``);
 * for a series (``[N, H, W]``): CSS, the consecutive structural similarity of Noise2Atom (Eq. 10), which
   needs no reference.
 
@@ -99,7 +100,10 @@ def evaluate(image, reference=None, *, channel: int | None = None) -> dict:
         if refs.shape != frames.shape:
             raise ValueError(f"reference shape {refs.shape} differs from the image shape {frames.shape}; pass the "
                              f"reference of the same frames.")
-        for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim), ("nrmse", metrics.nrmse)):
+        def paper_nrmse(r, f):
+            return metrics.nrmse(r, f, normalization="paper")
+
+        for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim), ("nrmse", paper_nrmse)):
             values = [fn(r, f) for r, f in zip(refs, frames)]
             result[name] = values
             result[f"mean_{name}"] = float(np.mean(values))

@@ -77,12 +77,42 @@ def ssim(reference, test, *, data_range=None, channel_axis=None) -> float:
 
 
 def nrmse(reference, test, *, normalization="euclidean") -> float:
-    """Normalised root-mean-square error (``skimage.metrics.normalized_root_mse``).
+    """Normalised root-mean-square error of ``test`` against ``reference``.
 
-    ``normalization`` is ``"euclidean"`` (RMSE / RMS of the reference, the default of scikit-image),
-    ``"min-max"`` or ``"mean"``.
+    Parameters
+    ----------
+    reference, test : array_like, same shape
+        Any real dtype, the same intensity units.
+    normalization : {"euclidean", "paper", "min-max", "mean"}
+        The denominator of ``RMSE = sqrt(1/N sum_n (I_n - T_n)^2)`` (``I`` the reference, ``T`` the test,
+        ``N`` pixels):
+
+        * ``"paper"``: the dual-channel N2V paper's N-RMSE (Thornley et al. 2025, Methods, "Noise metrics"),
+          ``RMSE / (I_max - I_min)`` with ``I_min``, ``I_max`` the reference's minimum and maximum;
+        * ``"min-max"``: the same (scikit-image's name);
+        * ``"mean"``: ``RMSE / mu_I``, the reference's mean;
+        * ``"euclidean"`` (default, scikit-image's): ``RMSE / sqrt(1/N sum_n I_n^2)``.
+
+    Returns
+    -------
+    float, dimensionless (0 for identical images).
+
+    Notes
+    -----
+    The paper's equation did not survive in the text we have; its legend defines ``I_min``, ``I_max`` (the
+    minimum and maximum intensities in the image) and ``mu_I`` (the mean), and the paper says it used
+    scikit-image's metrics module, whose ``normalized_root_mse`` divides by ``I_max - I_min`` or ``mu_I`` (or
+    the Euclidean norm). ``"paper"`` takes the range: the paper's PSNR divides by the same data range ``R``,
+    so on its tables N-RMSE and PSNR describe one error on one scale (``N-RMSE = 10^(-PSNR / 20)`` when
+    ``R`` is the reference's range), and the mean of a frame that sits on a pedestal (BF) says nothing about
+    the contrast the error competes with.
     """
     reference, test = _as_float_pair(reference, test)
+    if normalization == "paper":
+        normalization = "min-max"
+    if normalization not in ("euclidean", "min-max", "mean"):
+        raise ValueError(f"normalization must be 'paper', 'euclidean', 'min-max' or 'mean'; received "
+                         f"normalization={normalization!r}.")
     return float(_skm.normalized_root_mse(reference, test, normalization=normalization))
 
 

@@ -397,3 +397,11 @@ def test_fit_refuses_bad_series_in_one_line_before_building(frames_in, message, 
     with pytest.raises(ValueError, match=message) as error:
         tfstem.noise2atom.fit(frames_in, preset="paper", verbose=False, **TINY)
     assert "\n" not in str(error.value)
+
+
+def test_collapse_is_checked_at_the_end(run):
+    from tfstem.training.collapse import STRUCTURE_THRESHOLD
+
+    verdict = run.result.extra["collapse"]  # the shared check, input and output compared on [0, 1]
+    assert run.result.collapsed == verdict["collapsed"] == (verdict["structure"] < STRUCTURE_THRESHOLD)
+    assert verdict["contrast"] >= 0 and -1 <= verdict["correlation"] <= 1

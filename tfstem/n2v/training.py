@@ -29,10 +29,36 @@ from tfstem.n2v.data import (
 )
 from tfstem.n2v.losses import packed_masked_mse
 from tfstem.n2v.unet import build_n2v_unet, build_n2v_unet_core
+from tfstem.training.collapse import check_collapse
 from tfstem.training.method import Method
 from tfstem.training.run_folder import data_fingerprint
 
 __all__ = ["N2V", "METHOD", "core_of", "architecture_of"]
+
+
+COLLAPSE_ADVICE = ("for N2V also check that the frames hold enough signal for the blind spot (a few hundred "
+                   "patches per channel at least) and try the cpu preset on a CPU (the paper-size network "
+                   "barely moves in minutes there)")
+#: Frames (evenly spaced) and largest crop (px, centred) the collapse check predicts after training.
+COLLAPSE_CHECK_FRAMES = 4
+COLLAPSE_CHECK_SIZE = 256
+
+
+def collapse_check_sample(frames) -> np.ndarray:
+    """Up to :data:`COLLAPSE_CHECK_FRAMES` raw frames, centre-cropped to at most :data:`COLLAPSE_CHECK_SIZE` px.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray ``[N, H, W, C]``, raw intensities
+
+    Returns
+    -------
+    numpy.ndarray, float32 ``[n, h, w, C]``, a copy.
+    """
+    picks = np.unique(np.linspace(0, frames.shape[0] - 1, COLLAPSE_CHECK_FRAMES).round().astype(int))
+    h, w = (min(size, COLLAPSE_CHECK_SIZE) for size in frames.shape[1:3])
+    top, left = (frames.shape[1] - h) // 2, (frames.shape[2] - w) // 2
+    return np.array(frames[picks, top:top + h, left:left + w], dtype=np.float32)
 
 
 def core_of(model) -> keras.Model:
@@ -115,6 +141,7 @@ class N2V(Method):
             config = config.replace(**architecture_of(core))
         self.config = config
         self._data_record = data_fingerprint(frames)
+        self._check_frames = collapse_check_sample(frames)
         keras.utils.set_random_seed(config.seed)
         self.core = core if core is not None else build_n2v_unet_core(
             channels=frames.shape[-1], depth=config.depth, features=config.features,
@@ -239,7 +266,15 @@ class N2V(Method):
         started, steps = self._session["started"], self._session["steps"]
         seconds = time.monotonic() - started if started is not None else 0.0
         return {"best_epoch": best_epoch or None, "best_val_loss": float(self._best["val_loss"].numpy()),
-                "images_per_second": steps * self.config.batch_size / seconds if seconds > 0 else math.nan}
+                "images_per_second": steps * self.config.batch_size / seconds if seconds > 0 else math.nan,
+                "collapse": self.check_collapse()}
+
+    def check_collapse(self) -> dict:
+        """:func:`tfstem.training.collapse.check_collapse` on a few training frames (warns when collapsed)."""
+        model = self.deployable()
+        out = np.concatenate([np.asarray(model(self._check_frames[i:i + 2], training=False))
+                              for i in range(0, len(self._check_frames), 2)])
+        return check_collapse(self._check_frames, out, method="n2v", advice=COLLAPSE_ADVICE)
 
     def deployable(self):
         """Raw frames in, denoised frames out (:func:`~tfstem.n2v.unet.build_n2v_unet` around a copy of the core:

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfstem.noise2atom import losses as n2a_losses
-from tfstem.noise2atom.checks import check_reverted_mapping
+from tfstem.noise2atom.checks import check_after_training
 from tfstem.noise2atom.clean_domain import clean_domain_dataset
 from tfstem.noise2atom.config import Noise2AtomConfig
 from tfstem.noise2atom.data import check_patch_fits, noisy_dataset, prepare_frames
@@ -213,8 +213,8 @@ class Noise2Atom(Method):
         return out
 
     def finish(self, stopped: str) -> dict:
-        """Warn when the learned mapping is reverted (paper, failure case 1); return the correlation."""
-        return {"mapping_correlation": check_reverted_mapping(self.deployable(), self.frames)}
+        """Warn when the learned mapping is reverted (paper, failure case 1) or collapsed (a flat output)."""
+        return check_after_training(self.deployable(), self.frames, minimum=self.minimum, maximum=self.maximum)
 
     # ------------------------------------------------------------------ one iteration (8 passes)
     def _seed(self, salt):

@@ -62,13 +62,17 @@ def _summary(result) -> str:
     last = {k: v[-1] for k, v in history["losses"].items() if v and v[-1] is not None}
     losses = ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items()))
     where = f"; model: {result.run_folder / 'model.keras'}" if result.run_folder is not None else ""
+    failed = " - FAILED: collapsed output, see below" if result.collapsed else ""
     return (f"{result.method}: {result.stopped} after {result.steps} steps in {result.seconds:.0f} s"
-            f"{' (' + losses + ')' if losses else ''}{where}")
+            f"{' (' + losses + ')' if losses else ''}{where}{failed}")
 
 
 def run(args) -> int:
     """Run ``tfstem train METHOD``; 0 when the run ends (completed, early stop, budget), 130 after Ctrl-C."""
+    import warnings
+
     from tfstem.outputs import check_directory_writable
+    from tfstem.training.collapse import CollapseWarning
     from tfstem.training.fit import fit
     from tfstem.training.strategy import make_strategy
 
@@ -87,13 +91,17 @@ def run(args) -> int:
     sized = args.preset is None and args.config is None
     chosen = {"preset": None, **overrides, **({} if args.seed is None else {"seed": args.seed})} if sized \
         else {"config": config}
-    result = fit(name, data, **chosen, output_dir=output, resume=args.resume, force=args.force,
-                 epochs=args.epochs, steps=args.steps, max_minutes=args.max_minutes, strategy=strategy,
-                 export=args.export, verbose=not args.quiet, **extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)  # said once, in plain words, after the summary
+        result = fit(name, data, **chosen, output_dir=output, resume=args.resume, force=args.force,
+                     epochs=args.epochs, steps=args.steps, max_minutes=args.max_minutes, strategy=strategy,
+                     export=args.export, verbose=not args.quiet, **extra)
     if result.run_folder is not None or not getattr(result, "is_chief", True):
         print(_summary(result))
     if "serving" in result.extra:
         print(f"exported {result.extra['serving']}")
+    if result.collapsed:
+        print(result.extra["collapse"]["message"])
     if result.stopped == "interrupted":
         return EXIT_INTERRUPTED
     return 0

@@ -61,7 +61,8 @@ class FitResult:
     method : str
         ``"r_em"``, ``"noise2atom"`` or ``"n2v"``.
     extra : dict
-        Method-specific results (e.g. Noise2Atom's mapping correlation, N2V's best epoch).
+        Method-specific results (e.g. Noise2Atom's mapping correlation, N2V's best epoch) and, for the
+        methods that check it, ``collapse``: :func:`tfstem.training.collapse.check_collapse`'s verdict.
     """
 
     model: object
@@ -71,6 +72,11 @@ class FitResult:
     stopped: str
     method: str
     extra: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def collapsed(self) -> bool:
+        """True when the trained model returns an almost flat image (``extra["collapse"]``; a warning said so)."""
+        return bool(self.extra.get("collapse", {}).get("collapsed", False))
 
     @property
     def steps(self) -> int:
