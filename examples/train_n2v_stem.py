@@ -11,8 +11,8 @@ Writes into ``--output`` (default ``n2v_stem_run/``): ``model.keras``, ``denoise
 (``float32 [N, H, W, C]``), ``comparison.png`` (frames and line profiles), ``fft.png`` (log FFT
 magnitudes as the paper's Fig. 5), ``metrics.json`` and ``metrics.md`` (the table).
 
-Settings: the paper's network is 31 M parameters and was trained for ~1.5 h on a GPU. The default
-here is a CPU preset (``--preset cpu``): the same depth-4 U-Net with 16 first-level features, 64 px
+Settings: the paper's network is 31 M parameters and was trained for ~1.5 h on a GPU. Where a GPU is
+visible the default is ``--preset paper``; without one it is the CPU preset (``--preset cpu``): the same depth-4 U-Net with 16 first-level features, 64 px
 patches, mask grid pitch 8 px (denser masks: more supervised pixels per step), a 5x5 replacement
 window and Adam 4e-4, stopped by ``--max-minutes`` (preset ``cpu`` of models/n2v.json). ``--preset paper``
 uses the paper's settings unchanged (patches capped at the frame size). On 2 shared CPU cores, 30 minutes
@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 import tfstem.n2v  # noqa: E402
 from tfstem import baselines, metrics  # noqa: E402
-from tfstem.config import paper_values  # noqa: E402
+from tfstem.config import default_preset, paper_values  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VIDEO = HERE / "data" / "n2v_dual_channel_video.npz"
@@ -121,7 +121,8 @@ def figures(output, clean, results, channel_names, frame=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", default="n2v_stem_run", help="output directory")
-    parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu")
+    parser.add_argument("--preset", choices=("cpu", "paper"), default=None,
+                        help="default: paper where a GPU is visible, cpu otherwise (announced in one line)")
     parser.add_argument("--quick", action="store_true", help="tiny network, a few steps, 8 frames (CI)")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="training wall-clock budget")
     parser.add_argument("--steps", type=int, default=None,
@@ -142,12 +143,13 @@ def main(argv=None):
     selection = {"both": [0, 1], "adf": [0], "bf": [1]}[args.channels]
     noisy, clean = noisy[..., selection], clean[..., selection]
     names = [NAMES[c] for c in selection]
-    preset = "quick" if args.quick else args.preset
+    chosen = "quick" if args.quick else args.preset  # None: tfstem.fit picks the machine's preset and says so
+    preset = chosen or default_preset("n2v")
     overrides = {"patch_size": min(paper_values("n2v")["patch_size"], noisy.shape[1])} if preset == "paper" else {}
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
-    result = tfstem.n2v.fit(noisy, preset=preset, seed=args.seed, max_minutes=args.max_minutes, steps=args.steps,
+    result = tfstem.n2v.fit(noisy, preset=chosen, seed=args.seed, max_minutes=args.max_minutes, steps=args.steps,
                             output_dir=output / "training", force=args.force, resume=args.resume, verbose=True,
                             **overrides)
     model, config, info = result.model, result.config, result.extra

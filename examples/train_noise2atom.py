@@ -66,7 +66,7 @@ EXIT_COLLAPSED = 3  # the run finished but its model returns an almost flat imag
 
 
 def main(argv=None):
-    from tfstem.config import load_config, parse_overrides, preset_names
+    from tfstem.config import default_preset, load_config, parse_overrides, preset_names
 
     presets = preset_names("noise2atom")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,7 +74,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's; paper 100)")
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock training budget")
     parser.add_argument("--preset", default=None, choices=presets,
-                        help="preset of models/noise2atom.json (default paper; --quick: quick)")
+                        help="preset of models/noise2atom.json (default: paper where a GPU is visible, cpu otherwise; "
+                             "--quick: quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default="noise2atom_output", help="output directory")
     parser.add_argument("--quick", action="store_true",
@@ -89,7 +90,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick and args.preset not in (None, "quick"):
         parser.error(f"--quick runs the quick preset; drop --preset {args.preset} or --quick.")
-    preset = "quick" if args.quick else (args.preset or "paper")
+    chosen = "quick" if args.quick else args.preset  # None: tfstem.fit picks the machine's preset and says so
+    preset = chosen or default_preset("noise2atom")
     try:
         overrides = parse_overrides(args.set)
         seed = overrides.pop("seed", args.seed)  # --set seed=S works like --seed S
@@ -115,7 +117,7 @@ def main(argv=None):
     print(f"series {series.shape}, preset {preset}: features {config.features}, "
           f"residual blocks {config.num_residual_blocks}, batch {config.batch_size}, patches {config.patch_size}")
     try:
-        result = tfstem.noise2atom.fit(series, preset=preset, output_dir=out / "run", resume=args.resume,
+        result = tfstem.noise2atom.fit(series, preset=chosen, output_dir=out / "run", resume=args.resume,
                                        force=args.force, epochs=args.epochs, max_minutes=args.max_minutes,
                                        seed=seed, **overrides)
     except (OSError, ValueError) as error:  # an earlier run, an unwritable folder, a bad series: one line
