@@ -96,8 +96,8 @@ def cap_table(default, paper, args):
         cfg = dataclasses.replace(default, max_atoms=cap)
         seconds, atoms, thickness, pixel = specimen_stage(cfg, args.seed, args.n, args.size, margin)
         coarse = thickness[pixel > 0.5]
-        rows.append(f"| {cap} | {len(seconds)} | {seconds.mean():.3f} | {seconds.max():.2f} | {int(np.median(atoms))} | "
-                    f"{atoms.max()} | {np.median(coarse) if len(coarse) else float('nan'):.1f} | "
+        rows.append(f"| {cap} | {len(seconds)} | {seconds.mean():.3f} | {seconds.max():.2f} | "
+                    f"{int(np.median(atoms))} | {atoms.max()} | {np.median(coarse) if len(coarse) else float('nan'):.1f} | "
                     f"{np.median(thickness):.1f} |")
     print()
     print("| max_atoms | elements | CPU s per element: mean | max | atoms: median | max | specimen thickness (A), "
