@@ -84,7 +84,8 @@ def stem_panels(clean, seed):
     panels = {
         "undistorted": y,
         "XY jitter (Eq. 41-42)": noise_stem.scan_jitter(y, 0.75, 0.6, 0.75, 0.6, s(1)),
-        "PMT noise (Eq. 45-46)": noise_stem.pmt_noise(y, dose, 2.0, s(2)),
+        "PMT noise (Eq. 43-46)": noise_stem.pmt_noise(y, dose, s(2), photons=50.0, quantum_efficiency=0.1,
+                                                      stage_gain=3.0, photon_variance=50.0),
         "fast scan (Eq. 47-50)": noise_stem.fast_scan_blur(y, 4.0, 4.0, 16.0, 0.8, 32),
         "row lines (Eq. 51)": noise_stem.row_lines(y, 6, 6, 0.8, (0.5, 1.5), s(3)),
         "black pixels (Eq. 52)": noise_stem.black_pixels(base, 60.0, 0, 0.0, s(4), max_steps=0) / dose,

@@ -71,13 +71,28 @@ def test_shot_noise_mean_and_variance_match_dose():
     assert abs(out.var() - 0.4 / alpha) < 5 * se_var
 
 
-def test_pmt_noise_adds_gaussian_on_top_of_poisson():
-    x = tf.fill([8, 64, 64, 1], 1.0)
-    alpha, sigma = 5.0, 2.0
-    out = noise_stem.pmt_noise(x, alpha, sigma, SEED).numpy()
-    expected_var = (alpha + sigma**2) / alpha**2  # Eq. 45-46
-    assert abs(out.mean() - 1.0) < 5 * math.sqrt(expected_var / out.size)
-    assert abs(out.var() / expected_var - 1.0) < 0.05
+def test_pmt_pulse_spread_is_eq44():
+    m_c, eta, delta, var_c, gain = 100.0, 0.2, 4.0, 100.0, 1e6
+    expected = m_c * eta * gain * math.sqrt((1 - eta + 1 / (delta - 1)) / (m_c * eta) + var_c / m_c**2)
+    assert float(noise_stem.pmt_pulse_spread(m_c, eta, delta, var_c, gain)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("level", [0.5, 2.0])
+def test_pmt_noise_variance_follows_eq43_44(level):
+    """Poisson counts (Eq. 45) plus N(0, sigma) (Eq. 46) with sigma^2 = mean count x (sigma_44 / (m_c eta G))^2: the
+    output variance is x (1 + r^2) / alpha. The parameters make r^2 = 1.5, so the old sigma-in-[0, 1] draw (variance
+    (alpha x + sigma^2) / alpha^2) misses it by far."""
+    m_c, eta, delta, var_c, alpha = 20.0, 0.1, 1.5, 20.0, 5.0
+    r2 = (1 - eta + 1 / (delta - 1)) / (m_c * eta) + var_c / m_c**2
+    assert r2 == pytest.approx(1.5)
+    x = tf.fill([8, 64, 64, 1], level)
+    out = noise_stem.pmt_noise(x, alpha, SEED, photons=m_c, quantum_efficiency=eta, stage_gain=delta,
+                               photon_variance=var_c).numpy()
+    expected_var = level * (1 + r2) / alpha
+    assert abs(out.mean() - level) < 5 * math.sqrt(expected_var / out.size)
+    assert abs(out.var() / expected_var - 1.0) < 5 * math.sqrt(2.0 / out.size) + 0.01
+    # the Gaussian part grows with the mean count: without it the variance would be level / alpha
+    assert out.var() > 2.0 * level / alpha
 
 
 @pytest.mark.parametrize("phi", [0.0, 0.6])
@@ -93,19 +108,61 @@ def test_ar1_jitter_lag1_autocorrelation_matches_phi(phi):
     assert abs(d.var() / stationary_var - 1) < 0.1
 
 
-def test_scan_jitter_shifts_rows_by_an_ar1_series():
-    n, h, w = 64, 64, 96
+def test_blocked_ar1_filter_is_the_sequential_recursion():
+    """The blocked computation behind the scan-order series equals Eq. 41 run term by term (lengths that are and
+    are not multiples of the block, a recursion of three levels)."""
+    phi = np.array([0.0, 0.5, 0.95], np.float32)
+    for length in (64, 1000, 40000):
+        a = np.random.default_rng(length).normal(size=(3, length)).astype(np.float32)
+        expected = np.zeros_like(a)
+        expected[:, 0] = a[:, 0]
+        for k in range(1, length):
+            expected[:, k] = phi * expected[:, k - 1] + a[:, k]
+        out = noise_stem._ar1_filter_blocked(tf.constant(a), tf.constant(phi.reshape(3, 1, 1))).numpy()
+        np.testing.assert_allclose(out, expected, rtol=0, atol=2e-5 * max(1.0, np.abs(expected).max()))
+
+
+def test_raster_ar1_series_is_stationary_with_white_innovations():
+    n, h, w, sigma, phi = 8, 40, 64, 0.8, 0.6
+    series = noise_stem.raster_ar1_series(n, h, w, sigma, phi, SEED).numpy().reshape(n, -1)
+    stationary = sigma**2 / (1 - phi**2)
+    assert abs(series.var() / stationary - 1) < 0.1
+    innovations = series[:, 1:] - phi * series[:, :-1]
+    assert abs(innovations.std() / sigma - 1) < 5 * math.sqrt(0.5 / innovations.size)
+    white = (innovations[:, 1:] * innovations[:, :-1]).sum() / (innovations**2).sum()
+    assert abs(white) < 5 / math.sqrt(innovations.size)
+
+
+def test_scan_x_jitter_moves_each_pixel_by_an_ar1_series_in_scan_order():
+    """Eq. 41 with k the pixel index along the scan (time): consecutive pixels of a line have lag-1 correlation phi.
+    A rigid shift of each line (the old reading) has lag-1 correlation 1 along the line."""
+    n, h, w, sigma, phi = 32, 48, 96, 0.3, 0.5
     ramp = tf.broadcast_to(tf.range(w, dtype=tf.float32)[None, None, :, None], [n, h, w, 1])
-    phi = 0.5
-    out = noise_stem.scan_jitter(ramp, 0.5, phi, 0.0, 0.0, SEED).numpy()
-    interior = out[:, :, 20:-20, 0] - ramp.numpy()[:, :, 20:-20, 0]
-    shifts = interior[:, :, 0]
-    # cubic interpolation reproduces a linear ramp exactly: each row is shifted by one constant
-    assert np.allclose(interior, shifts[:, :, None], atol=1e-3)
-    r1 = (shifts[:, 1:] * shifts[:, :-1]).sum() / (shifts[:, :-1] ** 2).sum()
-    assert abs(r1 - phi) < 5 * math.sqrt((1 - phi**2) / (n * h))
+    out = noise_stem.scan_jitter(ramp, sigma, phi, 0.0, 0.0, SEED).numpy()[..., 0]
+    dx = noise_stem.raster_ar1_series(n, h, w, sigma, phi, tf.random.experimental.stateless_fold_in(SEED, 2)).numpy()
+    inner = slice(12, -12)  # cubic interpolation reproduces a ramp exactly away from the clamped borders
+    np.testing.assert_allclose(out[:, :, inner] - ramp.numpy()[:, :, inner, 0], dx[:, :, inner], atol=1e-3)
+    shift = out[:, :, inner] - ramp.numpy()[:, :, inner, 0]
+    r1 = (shift[:, :, 1:] * shift[:, :, :-1]).sum() / (shift[:, :, :-1] ** 2).sum()
+    count = shift[:, :, 1:].size
+    assert abs(r1 - phi) < 5 * math.sqrt((1 - phi**2) / count)
+    assert abs(shift.var() / (sigma**2 / (1 - phi**2)) - 1) < 0.1
+    # the series runs on across line ends: last pixel of a line -> first pixel of the next
+    ends, starts = dx[:, :-1, -1].ravel(), dx[:, 1:, 0].ravel()
+    assert abs((ends * starts).sum() / (ends**2).sum() - phi) < 5 * math.sqrt((1 - phi**2) / ends.size)
     still = noise_stem.scan_jitter(ramp, 0.0, phi, 0.0, phi, SEED).numpy()
     assert np.allclose(still, ramp.numpy(), atol=1e-5)
+
+
+def test_scan_y_jitter_moves_whole_lines_by_an_ar1_series_over_lines():
+    n, h, w, sigma, phi = 64, 64, 40, 0.5, 0.5
+    ramp = tf.broadcast_to(tf.range(h, dtype=tf.float32)[None, :, None, None], [n, h, w, 1])
+    out = noise_stem.scan_jitter(ramp, 0.0, 0.0, sigma, phi, SEED).numpy()[..., 0]
+    shift = out[:, 20:-20] - ramp.numpy()[:, 20:-20, :, 0]
+    assert np.allclose(shift, shift[:, :, :1], atol=1e-3)  # one displacement per line
+    rows = shift[:, :, 0]
+    r1 = (rows[:, 1:] * rows[:, :-1]).sum() / (rows[:, :-1] ** 2).sum()
+    assert abs(r1 - phi) < 5 * math.sqrt((1 - phi**2) / rows.size)
 
 
 @pytest.mark.parametrize("beta,gamma,theta", [(0.8, 6.0, 0.4), (2.0, 20.0, 1.2), (4.0, 40.0, 1.5)])
@@ -206,8 +263,25 @@ def test_thermal_fixed_pattern_dark_current_and_flicker_amplitudes():
     assert abs(dark.mean() - expected) < 5 * math.sqrt((expected + std**2 + 1) / size)
     flicker = noise_tem.flicker_noise(tf.zeros([4, 64, 64, 1]), 0.8, SEED).numpy()
     assert np.allclose(flicker.std(axis=(1, 2, 3)), 0.8, rtol=1e-3)
-    power = np.abs(np.fft.fft2(flicker[..., 0])) ** 2
-    assert power[:, 1, 1].mean() > 20 * power[:, 32, 32].mean()  # 1/f: low frequencies dominate
+
+
+def _spectral_slope(field):
+    """Least-squares slope of log power against log radial frequency over 0.02-0.4 cycles/pixel, [N, H, W] input."""
+    power = (np.abs(np.fft.fft2(field)) ** 2).mean(axis=0)
+    fy = np.fft.fftfreq(field.shape[1])[:, None]
+    fx = np.fft.fftfreq(field.shape[2])[None, :]
+    f = np.sqrt(fy**2 + fx**2)
+    band = (f > 0.02) & (f < 0.4)
+    return np.polyfit(np.log(f[band]), np.log(power[band]), 1)[0]
+
+
+def test_flicker_noise_power_spectrum_falls_as_one_over_f():
+    """Eq. 35 is "1/f noise or pink noise": the fitted log-log slope of the power spectrum is -1. Dividing the
+    amplitude by f (the old code, and exponent=2 here) gives -2."""
+    field = noise_tem.flicker_noise(tf.zeros([16, 128, 128, 1]), 0.8, SEED).numpy()[..., 0]
+    assert abs(_spectral_slope(field) + 1.0) < 0.1
+    brown = noise_tem.flicker_noise(tf.zeros([16, 128, 128, 1]), 0.8, SEED, exponent=2.0).numpy()[..., 0]
+    assert abs(_spectral_slope(brown) + 2.0) < 0.1
 
 
 def test_postprocess_ops():
@@ -268,7 +342,7 @@ OPS = {
     "clip": lambda x, s: noise_tem.upper_clip(x, 0.5),
     "quantize": lambda x, s: noise_tem.quantize(x, 3.0),
     "jitter": lambda x, s: noise_stem.scan_jitter(x, 1.0, 0.5, 1.0, 0.5, s),
-    "pmt": lambda x, s: noise_stem.pmt_noise(x, 10.0, 0.5, s),
+    "pmt": lambda x, s: noise_stem.pmt_noise(x, 10.0, s),
     "fast_scan": lambda x, s: noise_stem.fast_scan_blur(x, 1.0, 1.0, 8.0, 0.5, 8),
     "row_lines": lambda x, s: noise_stem.row_lines(x, 2, 2, 0.5, (0.5, 1.5), s),
     "linear_transform": lambda x, s: postprocess.random_linear_transform([x], s)[0],

@@ -93,6 +93,27 @@ def test_configs_validate_and_round_trip():
         synth.pairs("hrstem", size=8)
 
 
+def test_paper_preset_sets_every_option_beyond_the_paper_as_the_text_reads():
+    from tfstem.synth.configs import PAPER_SETTINGS
+
+    assert synth.PRESETS == ("default", "paper")
+    for name in MODALITIES:
+        cfg = synth.modality_config(name, preset="paper")
+        assert ModalityConfig.from_json(cfg.to_json()) == cfg
+        for section, settings in PAPER_SETTINGS.items():
+            for option, value in settings.items():
+                assert getattr(getattr(cfg, section), option) == value, (name, option)
+        default = synth.modality_config(name)
+        assert dataclasses.replace(default.imaging, **PAPER_SETTINGS["imaging"]) == cfg.imaging
+        assert cfg.stem == default.stem and cfg.postprocess == default.postprocess
+    assert synth.modality_config("hrstem").imaging.support_composition == "light"
+    assert synth.modality_config("hrstem", "paper").imaging.max_atoms is None
+    with pytest.raises(ValueError, match="preset must be one of"):
+        synth.modality_config("hrstem", preset="released")
+    x, y = next(iter(synth.pairs(synth.modality_config("hrstem", "paper"), size=32, batch_size=2, seed=5)))
+    assert x.shape == (2, 32, 32, 1) and np.all(np.isfinite(x.numpy())) and np.all(np.isfinite(y.numpy()))
+
+
 def test_clean_images_are_normalised():
     images = synth.clean_images("lrstem", 2, size=32, seed=1)
     assert images.shape == (2, 32, 32, 1)

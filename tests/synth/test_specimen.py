@@ -134,3 +134,95 @@ def test_low_resolution_table_never_holds_only_cracks():
         kinds = set(table[table[:, 1] > 0.5, 0].astype(int))
         assert kinds - {imaging.LOW_RES_KINDS.index("cracks")}
         assert imaging.render_low_resolution(table, 32, 32, cfg).numpy().max() > 0
+
+
+def test_sharp_particles_are_half_ellipses_and_polygons_of_3_to_5_vertices():
+    """Paper: "polygonal or elliptical with equal probabilities", polygons of [3, 5] vertices. The old draw
+    (integers(3, 7), 3 read as an ellipse) gave 25 % ellipses, polygons of 4-6 vertices and no triangle."""
+    cfg = ImagingConfig(resolution="low", low_resolution_object_probability=1.0)
+    start, end = imaging._low_res_slots(cfg)["sharp"]
+    codes = []
+    for seed in range(300):
+        table = imaging.sample_low_resolution(np.random.default_rng(seed), cfg, 64, 64)
+        sharp = table[start:end]
+        codes.append(sharp[sharp[:, 1] > 0.5, 8])
+    codes = np.concatenate(codes)
+    n = codes.size
+    assert n > 5000 and set(np.unique(codes)) == {0.0, 3.0, 4.0, 5.0}
+    ellipses = (codes == 0).mean()
+    assert abs(ellipses - 0.5) < 5 * math.sqrt(0.25 / n)
+    polygons = codes[codes > 0]
+    for vertices in (3, 4, 5):
+        share = (polygons == vertices).mean()
+        assert abs(share - 1 / 3) < 5 * math.sqrt((2 / 9) / polygons.size)
+
+
+@pytest.mark.parametrize("code, area", [(0.0, math.pi * 12.0 * 6.0), (3.0, 3 * math.sqrt(3) / 4 * 144.0),
+                                        (5.0, 2.5 * 144.0 * math.sin(2 * math.pi / 5))])
+def test_sharp_particle_shapes_render_with_their_area(code, area):
+    """One flat sharp particle of circumradius 12 px: an ellipse of semi-axes 12 and 6 px (aspect 0.5), a regular
+    triangle or a regular pentagon; the pixel count matches the area."""
+    cfg = ImagingConfig(resolution="low")
+    table = np.zeros((imaging.low_resolution_table_rows(cfg), 12), np.float32)
+    table[:, 4:6] = 1.0
+    row = imaging._low_res_slots(cfg)["sharp"][0]
+    table[row] = [1, 1.0, 32.0, 32.0, 12.0, 0.5, 0.3, 1.0, code, 0.0, 0.0, 0.0]
+    img = imaging.render_low_resolution(table, 64, 64, cfg).numpy()
+    assert (img > 0.5).sum() == pytest.approx(area, rel=0.06)
+
+
+def _bare_crystal_config(**changes):
+    """Crystals only, no wedge, shape, defect or support: what is left is the box fill and the options tested."""
+    base = dict(specimen_probabilities=(1.0, 0.0, 0.0), wedge_probability=0.0, shape_probability=0.0,
+                defect_probability=0.0, support_probability=0.0)
+    return ImagingConfig(**{**base, **changes})
+
+
+def test_defects_keep_unmoved_atoms_in_the_paper_setting_and_remove_them_on_request():
+    rng = np.random.default_rng(0)
+    pos = rng.random((400, 3)) * 20.0
+    numbers = np.full(400, 29, np.int32)
+    keep_cfg = _bare_crystal_config(defect_move_probability=0.0, defect_unmoved="keep")
+    remove_cfg = _bare_crystal_config(defect_move_probability=0.0, defect_unmoved="remove")
+    removed = []
+    for seed in range(20):
+        p, z = specimen._defects(np.random.default_rng(seed), keep_cfg, pos, numbers)
+        assert np.array_equal(p, pos) and np.array_equal(z, numbers)  # selected, not moved: unchanged
+        p, z = specimen._defects(np.random.default_rng(seed), remove_cfg, pos, numbers)
+        removed.append(400 - len(p))
+    assert 0 <= min(removed) and max(removed) <= 100 and np.mean(removed) > 20  # n_sel in [0, 0.25 K]
+    moved = specimen._defects(np.random.default_rng(3), _bare_crystal_config(defect_move_probability=1.0), pos,
+                              numbers)[0]
+    assert len(moved) == 400 and 0 < (np.abs(moved - pos).sum(axis=1) > 0).sum() <= 100
+    with pytest.raises(ValueError, match="defect_unmoved must be"):
+        ImagingConfig(defect_unmoved="vacancy")
+
+
+def test_atom_cap_cuts_thickness_and_the_paper_setting_has_none():
+    """At 0.9 Angstrom per pixel the 30,000-atom cap cuts the drawn thickness; without the cap (the paper) it is
+    kept."""
+    thickness = (100.0, 100.0)
+    capped = specimen.sample_specimen(np.random.default_rng(1), _bare_crystal_config(thickness=thickness), (96, 96),
+                                      pixel_size=0.9)
+    free = specimen.sample_specimen(np.random.default_rng(1), _bare_crystal_config(thickness=thickness,
+                                                                                   max_atoms=None), (96, 96),
+                                    pixel_size=0.9)
+    assert len(capped.positions) <= 30000 and capped.box[2] < 99.0
+    assert free.box[2] == pytest.approx(100.0) and len(free.positions) > 30000
+    with pytest.raises(ValueError, match="max_atoms must be"):
+        ImagingConfig(max_atoms=0)
+
+
+def test_paper_support_is_made_like_the_specimen():
+    """support_composition="paper": Z from [1, 103] like the specimen's and the support rendered at full weight."""
+    cfg = ImagingConfig(support_probability=1.0, specimen_probabilities=(1.0, 0.0, 0.0), support_composition="paper")
+    heavier, weights = 0, []
+    for seed in range(8):
+        s = specimen.sample_specimen(np.random.default_rng(seed), cfg, (48, 48))
+        z_sup, z_spec = s.atomic_numbers[s.support], s.atomic_numbers[~s.support]
+        weights.append(s.support_weight)
+        heavier += int(z_sup.max() > min(14, z_spec.min()))
+    assert weights == [1.0] * 8
+    assert heavier >= 4  # the light film never has a support Z above 14 or above the lightest specimen Z
+    with pytest.raises(ValueError, match="support_composition must be"):
+        ImagingConfig(support_composition="carbon")

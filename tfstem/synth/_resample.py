@@ -44,13 +44,13 @@ def cubic_rows(x: tf.Tensor, y_positions: tf.Tensor) -> tf.Tensor:
 
 
 def cubic_shift_rows(x: tf.Tensor, shifts: tf.Tensor) -> tf.Tensor:
-    """Shift every row along the fast-scan axis: ``out[n, r, c] = x[n, r, c + shifts[n, r]]`` (cubic, clamped).
+    """Resample along the fast-scan axis: ``out[n, r, c] = x[n, r, c + shifts[n, r, c]]`` (cubic, clamped).
 
     Parameters
     ----------
     x : tf.Tensor, float32, [N, H, W, C]
-    shifts : tf.Tensor, float32, [N, H]
-        Shift of each row in pixels.
+    shifts : tf.Tensor, float32, [N, H, W] (one shift per pixel) or [N, H] (one per row)
+        Shifts in pixels.
 
     Returns
     -------
@@ -58,7 +58,9 @@ def cubic_shift_rows(x: tf.Tensor, shifts: tf.Tensor) -> tf.Tensor:
     """
     width = tf.shape(x)[2]
     cols = tf.cast(tf.range(width), tf.float32)
-    pos = cols[None, None, :] + shifts[:, :, None]  # [N, H, W]
+    if shifts.shape.rank == 2:
+        shifts = shifts[:, :, None]
+    pos = cols[None, None, :] + shifts  # [N, H, W]
     base = tf.floor(pos)
     t = pos - base
     base = tf.cast(base, tf.int32)

@@ -56,14 +56,21 @@ class ImagingConfig:
     defect_probability: float = 0.8
     defect_fraction: float = 0.25
     defect_move_probability: float = 0.5
+    defect_unmoved: str = "keep"  # selected atoms that are not moved: "keep" (paper: the text only moves them) or
+    # "remove" (vacancies) [choice beyond the paper; nothing measured for it, so the paper's setting is the default]
     support_probability: float = 0.95
     support_thickness: tuple = (10.0, 300.0)  # Angstrom (1-30 nm)
-    support_atomic_number: tuple = (1, 14)  # support film Z: C, N, O, Si films [choice: paper gives no support Z]
-    support_lighter_than_specimen: bool = True  # and Z <= lightest specimen Z, so Eq. 22 holds across layers [choice]
-    support_z_exponent: tuple = (1.0, 2.0)  # support atoms weighted (Z_support / Z_specimen)^gamma, gamma from the
-    # Z^gamma law behind Eq. 22 (paper ref. 71); without it a 1-30 nm film buries the columns [choice]
+    support_composition: str = "light"  # "paper": the support is made like the specimen (Z in [1, 103], rendered
+    # like any atom); "light": a light film, the three fields below [choice beyond the paper, measured in
+    # docs/synth.md "Support film": with "paper" the film carries a median 79 % of the clean image's variance and
+    # over half of it in 72 % of images; "light": median 0 %]
+    support_atomic_number: tuple = (1, 14)  # "light" film Z: C, N, O, Si films
+    support_lighter_than_specimen: bool = True  # "light": Z <= lightest specimen Z, so Eq. 22 holds across layers
+    support_z_exponent: tuple = (1.0, 2.0)  # "light": support atoms weighted (Z_support / Z_specimen)^gamma, gamma
+    # from the Z^gamma law behind Eq. 22 (paper ref. 71)
     thickness: tuple = (5.0, 150.0)  # specimen thickness in Angstrom [choice: paper uses n_z = max(n_x, n_y) pixels]
-    max_atoms: int = 30000  # cap on atoms in the extended box [choice: CPU time of the specimen stage]
+    max_atoms: int = 30000  # cap on atoms in the extended box, None = no cap (paper: none) [choice beyond the paper,
+    # measured in docs/synth.md "Atom cap": uncapped elements took up to 33 CPU s (1.2 million atoms), capped 0.2]
     profile_order: tuple = (4.0, 16.0)  # Butterworth n, Eq. 17
     profile_alpha: tuple = (0.75, 1.25)  # Eq. 18
     profile_height: tuple = (0.5, 1.0)  # h1, h2, h3, Eq. 17 with the ordering of Eq. 22
@@ -77,7 +84,8 @@ class ImagingConfig:
     soft_particles: tuple = (15, 85)
     soft_particle_aspect: tuple = (0.8, 1.2)
     sharp_particles: tuple = (15, 40)
-    sharp_polygon_vertices: tuple = (3, 5)
+    sharp_ellipse_probability: float = 0.5  # "polygonal or elliptical with equal probabilities"
+    sharp_polygon_vertices: tuple = (3, 5)  # "the number of vertices is randomly chosen in the range [3, 5]"
     grains: tuple = (15, 175)
     grain_border_probability: float = 0.5
     grain_border_factor: tuple = (0.5, 1.5)
@@ -86,6 +94,12 @@ class ImagingConfig:
     def __post_init__(self):
         if self.resolution not in ("high", "low"):
             raise ValueError(f"resolution must be 'high' or 'low'; received {self.resolution!r}.")
+        if self.support_composition not in ("paper", "light"):
+            raise ValueError(f"support_composition must be 'paper' or 'light'; received {self.support_composition!r}.")
+        if self.defect_unmoved not in ("keep", "remove"):
+            raise ValueError(f"defect_unmoved must be 'keep' or 'remove'; received {self.defect_unmoved!r}.")
+        if self.max_atoms is not None and int(self.max_atoms) < 1:
+            raise ValueError(f"max_atoms must be a positive integer or None (no cap); received {self.max_atoms!r}.")
         if abs(sum(self.specimen_probabilities) - 1.0) > 1e-6:
             raise ValueError(f"specimen_probabilities must sum to 1; received {self.specimen_probabilities}.")
         _check(self)
@@ -112,6 +126,8 @@ class TEMNoiseConfig:
     thermal_sigma: tuple = (0.0, 2.0)  # counts, Eq. 34 [choice]
     flicker_probability: float = 0.5  # [choice]
     flicker_sigma: tuple = (0.0, 1.0)  # counts, Eq. 35 [choice]
+    flicker_exponent: float = 1.0  # PSD ~ 1/f^exponent; Eq. 35's text: "1/f noise or pink noise" (the printed
+    # N(0, sigma)/f divides the amplitude by f, i.e. 1/f^2 power, which is exponent 2)
     reset_probability: float = 0.5  # [choice]
     reset_sigma: tuple = (0.0, 1.0)  # counts, Eq. 36 [choice]
     black_probability: float = 0.25  # [choice]
@@ -142,7 +158,12 @@ class STEMNoiseConfig:
     dose_counts: tuple = (0.5, 750.0)  # mean electrons per pixel alpha E{y}, Eq. 45 [choice: TEM range of Eq. 30]
     dose_exponential_scale: float = 0.5
     dose_mapping: str = "log"
-    pmt_sigma: tuple = (0.0, 1.0)  # Eq. 44/46, electrons [choice]
+    # Eq. 43-44: the PMT noise sigma follows from the mean count and m_c, eta, delta, delta_c^2 (G cancels in electron
+    # units, see noise_stem.pmt_noise). The paper gives only "around 100 photons reach the cathode" per electron.
+    pmt_photons: tuple = (50.0, 200.0)  # m_c, photons per electron [choice: "around 100", within a factor 2]
+    pmt_quantum_efficiency: tuple = (0.1, 0.3)  # eta [choice: bialkali photocathodes, Burle handbook (paper ref. 85)]
+    pmt_stage_gain: tuple = (3.0, 6.0)  # delta, secondary emission per dynode [choice: typical dynode gains, ref. 85]
+    pmt_photon_variance_ratio: tuple = (1.0, 1.0)  # delta_c^2 / m_c [choice: Poisson photon yield]
     fast_scan_probability: float = 0.75  # [choice]
     fast_scan_alpha: tuple = (0.5, 4.0)  # Lorentzian width, pixels, Eq. 48 [choice]
     fast_scan_beta: tuple = (0.5, 4.0)  # damping length, pixels, Eq. 49 [choice]
@@ -217,21 +238,49 @@ class ModalityConfig:
                    postprocess=PostprocessConfig(**tup(d["postprocess"])))
 
 
-def modality_config(modality: str) -> ModalityConfig:
-    """The default config of ``modality`` (one of :data:`MODALITIES`).
+#: Named settings of :func:`modality_config`. ``"default"``: the config's defaults, i.e. the paper's numbers and, for
+#: each option beyond the paper, the setting chosen for a measured reason. ``"paper"``: every option beyond the paper
+#: set as the text reads (:data:`PAPER_SETTINGS`); the ``[choice]`` values where the paper gives no number stay.
+PRESETS = ("default", "paper")
+#: The options beyond the paper and their settings that follow the text (section "Specimen generation").
+PAPER_SETTINGS = {
+    "imaging": {
+        "support_composition": "paper",  # "the process described above ... is used for the support layer"
+        "max_atoms": None,  # the paper's box has no atom cap
+        "defect_unmoved": "keep",  # selected atoms are only "randomly changed with a probability of 0.5"
+    },
+    "tem": {"flicker_exponent": 1.0},  # Eq. 35: "1/f noise or pink noise"
+}
+
+
+def modality_config(modality: str, preset: str = "default") -> ModalityConfig:
+    """The config of ``modality`` (one of :data:`MODALITIES`) under ``preset`` (one of :data:`PRESETS`).
+
+    Parameters
+    ----------
+    modality : str or ModalityConfig
+        A ModalityConfig is returned unchanged (``preset`` is then ignored).
+    preset : str
+        ``"default"`` or ``"paper"`` (see :data:`PRESETS`).
 
     Raises
     ------
     ValueError
-        For an unknown modality name.
+        For an unknown modality or preset name.
     """
     if isinstance(modality, ModalityConfig):
         return modality
     key = str(modality).lower()
     if key not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}; received {modality!r}.")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}; received {preset!r}.")
     resolution = "high" if key.startswith("hr") else "low"
     detector = key[2:]
     imaging = ImagingConfig(resolution=resolution)
     stem = STEMNoiseConfig(black_probability=0.0) if detector == "sem" else STEMNoiseConfig()
-    return ModalityConfig(name=key, detector=detector, imaging=imaging, stem=stem)
+    tem = TEMNoiseConfig()
+    if preset == "paper":
+        imaging = dataclasses.replace(imaging, **PAPER_SETTINGS["imaging"])
+        tem = dataclasses.replace(tem, **PAPER_SETTINGS["tem"])
+    return ModalityConfig(name=key, detector=detector, imaging=imaging, tem=tem, stem=stem)

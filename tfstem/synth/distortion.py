@@ -17,7 +17,8 @@ from tfstem.synth import noise_stem, noise_tem, postprocess
 from tfstem.synth.configs import ModalityConfig, PostprocessConfig, STEMNoiseConfig, TEMNoiseConfig, modality_config
 from tfstem.synth.random import as_seed, per_image, split_seed
 
-__all__ = ["distort", "tem_noise", "stem_noise", "postprocess_pair", "sample_dose", "sample_mtf_parameters"]
+__all__ = ["distort", "tem_noise", "stem_noise", "postprocess_pair", "sample_dose", "sample_mtf_parameters",
+           "sample_pmt_parameters"]
 
 
 def _uniform(seed, n, bounds) -> tf.Tensor:
@@ -79,6 +80,20 @@ def sample_mtf_parameters(seed, n, config: TEMNoiseConfig, attempts: int = 8):
     return tf.where(found, pick(a), 1.0), pick(b), pick(c)
 
 
+def sample_pmt_parameters(seed, n, config: STEMNoiseConfig) -> dict:
+    """Per-image m_c, eta, delta and delta_c^2 of Eq. 43-44, uniform in the config's ranges.
+
+    Returns
+    -------
+    dict of tf.Tensor, float32, [N] each: keyword arguments of :func:`tfstem.synth.noise_stem.pmt_noise`.
+    """
+    s = lambda i: split_seed(seed, i)  # noqa: E731
+    photons = _uniform(s(0), n, config.pmt_photons)
+    return {"photons": photons, "quantum_efficiency": _uniform(s(1), n, config.pmt_quantum_efficiency),
+            "stage_gain": _uniform(s(2), n, config.pmt_stage_gain),
+            "photon_variance": photons * _uniform(s(3), n, config.pmt_photon_variance_ratio)}
+
+
 def _mean(x):
     return tf.maximum(tf.reduce_mean(x, axis=[1, 2, 3]), 1e-6)
 
@@ -128,7 +143,7 @@ def tem_noise(clean, seed, config: TEMNoiseConfig = TEMNoiseConfig()):
         (cfg.thermal_probability, lambda x, k: noise_tem.thermal_noise(
             x, _uniform(s(k), n, cfg.thermal_sigma), s(k + 1))),
         (cfg.flicker_probability, lambda x, k: noise_tem.flicker_noise(
-            x, _uniform(s(k), n, cfg.flicker_sigma), s(k + 1))),
+            x, _uniform(s(k), n, cfg.flicker_sigma), s(k + 1), cfg.flicker_exponent)),
         (cfg.reset_probability, lambda x, k: noise_tem.reset_noise(
             x, _uniform(s(k), n, cfg.reset_sigma), s(k + 1))),
         (cfg.clip_probability, lambda x, k: noise_tem.upper_clip(
@@ -146,7 +161,7 @@ def stem_noise(clean, seed, config: STEMNoiseConfig = STEMNoiseConfig(), pixel_s
                pixel_size_range=(0.025, 0.90)):
     """Random S(T)EM or SEM distortions (Eq. 41-55) of a clean batch.
 
-    Order: scan jitter (41-42), PMT detector noise (45-46, kept in electron counts), fast-scan blur (47-50),
+    Order: scan jitter (41-42), PMT detector noise (43-46, kept in electron counts), fast-scan blur (47-50),
     row lines (51), black pixels (52, not for SEM), zingers (53), upper clip (54), quantisation (55), then
     division by the dose.
 
@@ -184,7 +199,7 @@ def stem_noise(clean, seed, config: STEMNoiseConfig = STEMNoiseConfig(), pixel_s
     x = _select(_gate(s(7), n, cfg.jitter_probability), x, y)
     x = tf.maximum(x, 0.0)
     alpha = sample_dose(s(8), n, cfg.dose_counts, cfg.dose_exponential_scale, cfg.dose_mapping) / _mean(y)
-    counts = noise_stem.pmt_noise(x, alpha, _uniform(s(9), n, cfg.pmt_sigma), s(10)) * per_image(alpha, n)
+    counts = noise_stem.pmt_noise(x, alpha, s(10), **sample_pmt_parameters(s(9), n, cfg)) * per_image(alpha, n)
     black_probability = 0.0 if scanning_electron else cfg.black_probability
     steps = [
         (cfg.fast_scan_probability, lambda v, k: noise_stem.fast_scan_blur(

@@ -20,7 +20,7 @@ import tensorflow as tf
 from tfstem.synth.configs import ImagingConfig
 from tfstem.synth.specimen import Specimen, element_table
 
-__all__ = ["profile_radius", "sample_profiles", "render_atoms", "finish_image", "sample_finish",
+__all__ = ["profile_radius", "sample_profiles", "render_atoms", "specimen_arrays", "finish_image", "sample_finish",
            "render_low_resolution", "sample_low_resolution", "integrated_intensity"]
 
 
@@ -234,14 +234,25 @@ def low_resolution_table_rows(cfg: ImagingConfig) -> int:
     return max(end for _, end in _low_res_slots(cfg).values())
 
 
+def _sharp_vertices(rng, cfg: ImagingConfig) -> float:
+    """Shape code of one sharp particle: 0 for an ellipse (probability ``cfg.sharp_ellipse_probability``, paper:
+    "polygonal or elliptical with equal probabilities"), else the polygon's vertex count, uniform over the integers
+    of ``cfg.sharp_polygon_vertices`` (paper: [3, 5])."""
+    if rng.random() < cfg.sharp_ellipse_probability:
+        return 0.0
+    low, high = cfg.sharp_polygon_vertices
+    return float(rng.integers(low, high + 1))
+
+
 def sample_low_resolution(rng, cfg: ImagingConfig, height: int, width: int) -> np.ndarray:
     """Random object table for :func:`render_low_resolution`, float32 [rows, 12] (see :func:`_low_res_slots`).
 
     Each of the six object types is present with ``cfg.low_resolution_object_probability`` (at least one type other
     than cracks, which only darken what is there);
     counts follow the paper: soft particles [15, 85], sharp particles [15, 40], grains [15, 175].
-    Columns: kind, active, row, col, size, aspect, angle, intensity, n (Butterworth order / polygon vertices,
-    < 3.5 means ellipse), plane gradient (two components), grain-border factor (0: no border).
+    Columns: kind, active, row, col, size, aspect, angle, intensity, n (Butterworth order of a soft particle; for
+    a sharp particle the polygon's vertex count, 0 for an ellipse, see :func:`_sharp_vertices`), plane gradient (two
+    components), grain-border factor (0: no border).
     """
     slots = _low_res_slots(cfg)
     table = np.zeros((low_resolution_table_rows(cfg), 12), np.float32)
@@ -266,8 +277,7 @@ def sample_low_resolution(rng, cfg: ImagingConfig, height: int, width: int) -> n
             table[i] = [k, 1.0, rng.uniform(0, height), rng.uniform(0, width), rng.uniform(lo_s, hi_s) * scale,
                         rng.uniform(*cfg.soft_particle_aspect) if kind == "soft" else rng.uniform(0.3, 1.0),
                         rng.uniform(0, math.pi), rng.uniform(0.2, 1.0),
-                        rng.uniform(*cfg.profile_order) if kind == "soft" else
-                        float(rng.integers(cfg.sharp_polygon_vertices[0], cfg.sharp_polygon_vertices[1] + 2)),
+                        rng.uniform(*cfg.profile_order) if kind == "soft" else _sharp_vertices(rng, cfg),
                         rng.normal(0, 0.3 / scale), rng.normal(0, 0.3 / scale), border]
     return table
 
@@ -275,7 +285,7 @@ def sample_low_resolution(rng, cfg: ImagingConfig, height: int, width: int) -> n
 def render_low_resolution(table, height: int, width: int, cfg: ImagingConfig = ImagingConfig()) -> tf.Tensor:
     """Superpose the low-resolution objects of ``table`` (see :func:`sample_low_resolution`).
 
-    Soft particles: the asymmetric, rotated Eq. 17 profile. Sharp particles: an ellipse (vertex column < 3.5) or a
+    Soft particles: the asymmetric, rotated Eq. 17 profile. Sharp particles: an ellipse (vertex column 0) or a
     regular polygon masking a random positive plane. Grains: Voronoi cells, each a random positive plane, with
     optional borders at ``factor x mean grain intensity``. Bands: rotated stripes. Boxes: rotated rectangles.
     Cracks: thin dark lines through the image.
@@ -316,7 +326,7 @@ def render_low_resolution(table, height: int, width: int, cfg: ImagingConfig = I
     sector = 2.0 * math.pi / tf.maximum(order, 3.0)
     polygon = tf.sqrt(u * u + v * v) * tf.cos(tf.math.floormod(tf.math.atan2(v, u), sector) - sector / 2.0) <= (
         size * tf.cos(sector / 2.0))
-    image += total(tf.cast(tf.where(order < 3.5, ellipse, polygon), tf.float32) * plane, active)
+    image += total(tf.cast(tf.where(order < 2.5, ellipse, polygon), tf.float32) * plane, active)
     _, active, _, _, u, v, size, aspect, plane = geometry("bands")
     image += total(tf.cast(tf.abs(v) <= size, tf.float32) * plane, active)
     _, active, _, _, u, v, size, aspect, plane = geometry("boxes")

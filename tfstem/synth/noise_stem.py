@@ -20,7 +20,9 @@ from tfstem.synth.random import per_image, poisson, split_seed
 
 __all__ = [
     "ar1_series",
+    "raster_ar1_series",
     "scan_jitter",
+    "pmt_pulse_spread",
     "pmt_noise",
     "detector_psf",
     "readout_psf",
@@ -33,6 +35,36 @@ __all__ = [
     "upper_clip",
     "quantize",
 ]
+
+
+def _per_batch(value, batch_size, rank: int) -> tf.Tensor:
+    """A scalar or ``[N]`` parameter as float32 ``[N, 1, ..., 1]`` with ``rank`` dimensions."""
+    value = tf.broadcast_to(tf.reshape(tf.cast(value, tf.float32), [-1]), tf.reshape(batch_size, [1]))
+    return tf.reshape(value, [-1] + [1] * (rank - 1))
+
+
+def _ar1_filter(a, phi) -> tf.Tensor:
+    """``D_k = phi D_{k-1} + a_k`` along the last axis from ``D_0 = a_0``, as a product with the lower-triangular
+    ``phi^(k-j)`` matrix (static shapes, no sequential loop).
+
+    Parameters
+    ----------
+    a : tf.Tensor, float32, [N, ..., L]
+        Innovations (the first already scaled to the stationary spread by the caller).
+    phi : tf.Tensor, float32, [N, 1, 1] (one coefficient per series batch, broadcast over the leading axes)
+
+    Returns
+    -------
+    tf.Tensor, float32, same shape as ``a``.
+    """
+    length = a.shape[-1]
+    k = tf.range(length, dtype=tf.float32)
+    lag = k[:, None] - k[None, :]  # [L, L]
+    lower = tf.cast(lag >= 0.0, tf.float32)[None]
+    powers = tf.pow(phi, tf.maximum(lag, 0.0)[None]) * lower  # phi^(k-j), 0^0 = 1
+    if a.shape.rank == 2:
+        return tf.linalg.matvec(powers, a)
+    return tf.einsum("nkj,nrj->nrk", powers, a)
 
 
 def ar1_series(batch_size, length: int, sigma, phi, seed) -> tf.Tensor:
@@ -51,35 +83,86 @@ def ar1_series(batch_size, length: int, sigma, phi, seed) -> tf.Tensor:
         Innovation standard deviation (pixels).
     phi : float or tf.Tensor [N]
         Correlation coefficient in [0, 1).
+    seed : tensor [2]
 
     Returns
     -------
     tf.Tensor, float32, [N, length]
+        Displacements in pixels.
     """
-    sigma = tf.reshape(tf.broadcast_to(tf.reshape(tf.cast(sigma, tf.float32), [-1]), [batch_size]), [-1, 1])
-    phi = tf.reshape(tf.broadcast_to(tf.reshape(tf.cast(phi, tf.float32), [-1]), [batch_size]), [-1, 1, 1])
+    sigma = _per_batch(sigma, batch_size, 2)
+    phi = _per_batch(phi, batch_size, 3)
     a = sigma * tf.random.stateless_normal(tf.stack([batch_size, length]), split_seed(seed, 0))
     first = a[:, :1] / tf.sqrt(tf.maximum(1.0 - tf.square(phi[:, 0]), 1e-6))
-    a = tf.concat([first, a[:, 1:]], axis=1)
-    k = tf.range(length, dtype=tf.float32)
-    lag = k[:, None] - k[None, :]  # [L, L]
-    lower = tf.cast(lag >= 0.0, tf.float32)[None]
-    powers = tf.pow(phi, tf.maximum(lag, 0.0)[None]) * lower  # phi^(k-j), 0^0 = 1
-    return tf.linalg.matvec(powers, a)
+    return _ar1_filter(tf.concat([first, a[:, 1:]], axis=1), phi)
+
+
+def _ar1_filter_blocked(a, phi, block: int = 32) -> tf.Tensor:
+    """:func:`_ar1_filter` of a long series ``[N, L]`` in ``O(N L block)`` instead of ``O(N L^2)``: each block of
+    ``block`` terms is filtered from a zero start, the values at the block ends follow an AR(1) with coefficient
+    ``phi^block`` (filtered the same way, recursively), and term ``j`` of a block adds ``phi^(j + 1)`` times the
+    previous block's end value. Exact up to float rounding."""
+    length = a.shape[-1]
+    if length <= 2 * block:
+        return _ar1_filter(a, phi)
+    blocks = -(-length // block)
+    padded = tf.pad(a, [[0, 0], [0, blocks * block - length]])  # zero innovations after the end change nothing
+    z = _ar1_filter(tf.reshape(padded, tf.stack([tf.shape(a)[0], blocks, block])), phi)  # [N, B, block]
+    ends = _ar1_filter_blocked(z[:, :, -1], tf.pow(phi, float(block)), block)  # [N, B]
+    carried = tf.concat([tf.zeros_like(ends[:, :1]), ends[:, :-1]], axis=1)
+    decay = tf.pow(phi, tf.range(1, block + 1, dtype=tf.float32)[None, None, :])  # [N, 1, block]
+    full = z + carried[:, :, None] * decay
+    return tf.reshape(full, tf.stack([tf.shape(a)[0], blocks * block]))[:, :length]
+
+
+def raster_ar1_series(batch_size, height: int, width: int, sigma, phi, seed) -> tf.Tensor:
+    """Stationary AR(1) series of Eq. 41 over the pixels in scan (time) order, ``k = row * width + column``.
+
+    The same process as :func:`ar1_series` of length ``height * width``, reshaped to the image: consecutive pixels
+    of a line are correlated by ``phi`` and the series runs on from the end of one line to the start of the next
+    (the fly-back time is not modelled). Computed in blocks of 32 terms (:func:`_ar1_filter_blocked`), not with one
+    ``(H W) x (H W)`` matrix.
+
+    Parameters
+    ----------
+    batch_size : int
+    height, width : int
+        Image size in pixels (static).
+    sigma : float or tf.Tensor [N]
+        Innovation standard deviation (pixels).
+    phi : float or tf.Tensor [N]
+        Correlation coefficient in [0, 1).
+    seed : tensor [2]
+
+    Returns
+    -------
+    tf.Tensor, float32, [N, height, width]
+        Displacements in pixels; ``out.reshape(N, -1)`` is the series in scan order.
+    """
+    length = int(height) * int(width)
+    sigma = _per_batch(sigma, batch_size, 2)
+    phi = _per_batch(phi, batch_size, 3)
+    a = sigma * tf.random.stateless_normal(tf.stack([batch_size, length]), split_seed(seed, 0))
+    first = a[:, :1] / tf.sqrt(tf.maximum(1.0 - tf.square(phi[:, 0]), 1e-6))  # k = 1 of Eq. 41: stationary start
+    series = _ar1_filter_blocked(tf.concat([first, a[:, 1:]], axis=1), phi)
+    return tf.reshape(series, tf.stack([batch_size, height, width]))
 
 
 def scan_jitter(x, sigma_x, phi_x, sigma_y, phi_y, seed) -> tf.Tensor:
     """X/Y scan jitter ``x <- SJ(y)`` (Eq. 41-42), resampled with bicubic (Keys, a = -0.5) interpolation.
 
-    Displacements are AR(1) series over the slow-scan (row) index: X-jitter shifts each scan line along the
-    fast-scan axis by ``Dx_row``; Y-jitter moves each scan line to row position ``row + Dy_row`` (stretching,
-    squishing or interchanging lines). Pixels outside the image are clamped to the border, which is why the
-    pipelines simulate an extended field of view and crop afterwards (the paper's extended box).
-    Set a sigma to 0 to switch that direction off.
+    Eq. 41 indexes each displacement series by "the pixel index along a given t direction". X-jitter (random pixel
+    shifts along the fast-scan axis) is a series over every pixel in scan (time) order (:func:`raster_ar1_series`):
+    the pixel at ``(row, column)`` is read from column ``column + Dx[row, column]``. Y-jitter (stretching, squishing
+    or interchanging lines along the slow-scan axis) is a series over the lines: line ``row`` is read from row
+    position ``row + Dy[row]``. The two directions are independent ("different time scales"). Pixels outside the
+    image are clamped to the border, which is why the pipelines simulate an extended field of view and crop
+    afterwards (the paper's extended box). Set a sigma to 0 to switch that direction off.
 
     Parameters
     ----------
     x : tf.Tensor, float32, [N, H, W, C]
+        H and W static (the sizes of the AR(1) matrices).
     sigma_x, sigma_y : float or tf.Tensor [N]
         Innovation standard deviations in pixels (the paper draws [0.0025, 0.8] Angstrom; divide by the pixel size).
     phi_x, phi_y : float or tf.Tensor [N]
@@ -91,19 +174,56 @@ def scan_jitter(x, sigma_x, phi_x, sigma_y, phi_y, seed) -> tf.Tensor:
     tf.Tensor, float32, [N, H, W, C]
     """
     x = tf.convert_to_tensor(x, tf.float32)
-    n, h = tf.shape(x)[0], x.shape[1]
-    if h is None:
-        raise ValueError("scan_jitter needs a static image height (the AR(1) matrix size); received None.")
+    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+    if h is None or w is None:
+        raise ValueError(f"scan_jitter needs a static image height and width (the AR(1) matrix sizes); received "
+                         f"shape {x.shape}.")
     dy = ar1_series(n, h, sigma_y, phi_y, split_seed(seed, 1))
-    dx = ar1_series(n, h, sigma_x, phi_x, split_seed(seed, 2))
+    dx = raster_ar1_series(n, h, w, sigma_x, phi_x, split_seed(seed, 2))
     rows = tf.cast(tf.range(h), tf.float32)[None] + dy
     x = _resample.cubic_rows(x, rows)
     return _resample.cubic_shift_rows(x, dx)
 
 
-def pmt_noise(x, dose, sigma, seed) -> tf.Tensor:
+def pmt_pulse_spread(photons, quantum_efficiency, stage_gain, photon_variance, gain=1.0) -> tf.Tensor:
+    """Standard deviation of the anode pulse per incident electron (Eq. 44), in anode units.
+
+    ``sigma = m_c eta G sqrt((1 - eta + 1 / (delta - 1)) / (m_c eta) + delta_c^2 / m_c^2)``; Eq. 43's FWHM is
+    ``2 sqrt(2 ln 2)`` times this. The mean pulse is ``m_c eta G``.
+
+    Parameters
+    ----------
+    photons : float or tf.Tensor
+        m_c, photons collected at the photocathode per incident electron (paper: "around 100").
+    quantum_efficiency : float or tf.Tensor
+        eta, detective quantum efficiency of the photocathode, in (0, 1].
+    stage_gain : float or tf.Tensor
+        delta, secondary-emission gain of each dynode stage, > 1.
+    photon_variance : float or tf.Tensor
+        delta_c^2, variance of m_c (``m_c`` for a Poisson photon yield).
+    gain : float or tf.Tensor
+        G, the PMT gain (anode charge per photoelectron).
+
+    Returns
+    -------
+    tf.Tensor, float32, the broadcast shape of the parameters.
+    """
+    m, eta, delta, var, g = (tf.cast(v, tf.float32) for v in (photons, quantum_efficiency, stage_gain,
+                                                              photon_variance, gain))
+    return m * eta * g * tf.sqrt((1.0 - eta + 1.0 / (delta - 1.0)) / (m * eta) + var / (m * m))
+
+
+def pmt_noise(x, dose, seed, *, photons=100.0, quantum_efficiency=0.2, stage_gain=4.0, photon_variance=100.0) \
+        -> tf.Tensor:
     """Scintillator/photomultiplier detector noise: ``x <- P(alpha x)`` (Eq. 45), ``x <- (x + N(0, sigma)) / alpha``
-    (Eq. 46).
+    (Eq. 46) with sigma from Eq. 43-44.
+
+    Eq. 44 is the spread of the anode pulse of one incident electron, whose mean is ``m_c eta G``. In electron units
+    (the units of the Poisson count of Eq. 45, to which Eq. 46 adds it) one electron's pulse has the relative spread
+    ``r = sigma_44 / (m_c eta G)`` (G cancels), and a pixel that receives on average ``lambda = alpha x``
+    electrons gets ``sigma = r sqrt(lambda)``: the sum of lambda independent pulses. The mean count is used, not the
+    drawn one, so that sigma is a fixed map as in Eq. 46 ``N(0, sigma)``; either way the output variance is
+    ``lambda (1 + r^2)``.
 
     Parameters
     ----------
@@ -111,15 +231,23 @@ def pmt_noise(x, dose, sigma, seed) -> tf.Tensor:
         Non-negative expected signal.
     dose : float or tf.Tensor [N]
         Dose scale factor alpha (electrons per unit of ``x``).
-    sigma : float or tf.Tensor [N]
-        Gaussian PMT noise of Eq. 44 in electron units.
     seed : tensor [2]
+    photons, quantum_efficiency, stage_gain, photon_variance : float or tf.Tensor [N]
+        m_c, eta, delta and delta_c^2 of Eq. 43-44 (see :func:`pmt_pulse_spread`).
+
+    Returns
+    -------
+    tf.Tensor, float32, [N, H, W, C]
+        On the scale of ``x``: mean ``x``, variance ``x (1 + r^2) / alpha``.
     """
     x = tf.convert_to_tensor(x, tf.float32)
     n = tf.shape(x)[0]
     alpha = per_image(dose, n)
-    counts = poisson(alpha * tf.maximum(x, 0.0), split_seed(seed, 0))
-    gauss = per_image(sigma, n) * tf.random.stateless_normal(tf.shape(x), split_seed(seed, 1))
+    params = [per_image(v, n) for v in (photons, quantum_efficiency, stage_gain, photon_variance)]
+    relative = pmt_pulse_spread(*params) / (params[0] * params[1])  # sigma_44 / (m_c eta G), G = 1
+    mean_counts = alpha * tf.maximum(x, 0.0)
+    counts = poisson(mean_counts, split_seed(seed, 0))
+    gauss = relative * tf.sqrt(mean_counts) * tf.random.stateless_normal(tf.shape(x), split_seed(seed, 1))
     return (counts + gauss) / alpha
 
 

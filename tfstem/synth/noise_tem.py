@@ -200,12 +200,15 @@ def thermal_noise(x, sigma, seed) -> tf.Tensor:
     return x + per_image(sigma, tf.shape(x)[0]) * tf.random.stateless_normal(tf.shape(x), split_seed(seed, 0))
 
 
-def flicker_noise(x, sigma, seed) -> tf.Tensor:
-    """Flicker (1/f, pink) read-out noise ``x <- x + F(N(0, sigma) / f)`` (Eq. 35).
+def flicker_noise(x, sigma, seed, exponent=1.0) -> tf.Tensor:
+    """Flicker (1/f, pink) read-out noise ``x <- x + F(N(0, sigma) / f)`` (Eq. 35), power spectrum ``~ 1 / f``.
 
-    White complex Gaussian noise is divided by the radial frequency ``f`` (the zero frequency is removed) and
-    transformed back; the field is then scaled to standard deviation ``sigma`` so that ``sigma`` means the same
-    thing at any image size (the paper's scale depends on the FFT convention).
+    The paper calls this term "1/f noise or pink noise": its power spectral density falls as ``1 / f``. White complex
+    Gaussian noise is therefore multiplied by ``f^(-exponent / 2)`` (``exponent = 1``: the amplitude falls as
+    ``1 / sqrt(f)``, the power as ``1 / f``; the zero frequency is removed) and transformed back. The printed
+    ``N(0, sigma) / f`` divides the *amplitude* by f, which is ``1 / f^2`` (brown) noise: ``exponent=2`` gives that
+    reading. The field is then scaled to standard deviation ``sigma`` so that ``sigma`` means the same thing at any
+    image size (the paper's scale depends on the FFT convention).
 
     Parameters
     ----------
@@ -213,17 +216,24 @@ def flicker_noise(x, sigma, seed) -> tf.Tensor:
     sigma : float or tf.Tensor [N]
         Standard deviation of the added field, units of ``x``.
     seed : tensor [2]
+    exponent : float
+        Power-law exponent of the power spectral density, ``PSD ~ f^(-exponent)``; 1 is the paper's text (pink).
+
+    Returns
+    -------
+    tf.Tensor, float32, [N, H, W, C]
+        ``x`` plus a zero-mean field of standard deviation ``sigma`` per image and channel.
     """
     x = tf.convert_to_tensor(x, tf.float32)
     shape = tf.shape(x)
     n, h, w, c = shape[0], shape[1], shape[2], shape[3]
     fy, fx = _resample.frequency_grid(h, w)
     f = tf.sqrt(fy * fy + fx * fx)
-    inv_f = tf.where(f > 0.0, 1.0 / tf.maximum(f, 1e-12), tf.zeros_like(f))
+    amplitude = tf.where(f > 0.0, tf.pow(tf.maximum(f, 1e-12), -0.5 * float(exponent)), tf.zeros_like(f))
     noise_shape = tf.stack([n, c, h, w])
     re = tf.random.stateless_normal(noise_shape, split_seed(seed, 0))
     im = tf.random.stateless_normal(noise_shape, split_seed(seed, 1))
-    spec = tf.complex(re * inv_f, im * inv_f)
+    spec = tf.complex(re * amplitude, im * amplitude)
     field = tf.math.real(tf.signal.ifft2d(spec))
     field = field / tf.maximum(tf.math.reduce_std(field, axis=[2, 3], keepdims=True), 1e-12)
     field = tf.transpose(field, [0, 2, 3, 1])

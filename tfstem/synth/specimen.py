@@ -264,7 +264,14 @@ def _shape(rng, cfg, pos, box):
 
 
 def _defects(rng, cfg, pos, numbers):
-    """Move (p = 0.5, N(0, atomic radius)) or remove up to 25 % of the atoms."""
+    """Defects (section "Specimen generation"): select ``n_sel`` atoms, uniform in [0, round(0.25 K)], and move them
+    with probability 0.5 by N(0, atomic radius) per coordinate; otherwise keep them as they are
+    (``cfg.defect_unmoved = "keep"``, the text) or remove them (``"remove"``, vacancies).
+
+    Returns
+    -------
+    positions : np.ndarray, float64, [K', 3] (Angstrom); numbers : np.ndarray, int32, [K']
+    """
     n_sel = int(rng.integers(0, int(round(cfg.defect_fraction * len(pos))) + 1))
     if n_sel == 0:
         return pos, numbers
@@ -274,9 +281,35 @@ def _defects(rng, cfg, pos, numbers):
         radius = element_table()["rms_radius"][numbers[idx] - 1]
         pos[idx] += rng.normal(size=(n_sel, 3)) * radius[:, None]
         return pos, numbers
+    if cfg.defect_unmoved == "keep":
+        return pos, numbers
     keep = np.ones(len(pos), bool)
     keep[idx] = False
     return pos[keep], numbers[keep]
+
+
+def _support_atomic_numbers(cfg: ImagingConfig, specimen_numbers: np.ndarray) -> tuple:
+    """Range (z_min, z_max) of the support film's Z: the specimen's [1, 103] for ``support_composition = "paper"``;
+    for ``"light"``, ``cfg.support_atomic_number`` and (with ``support_lighter_than_specimen``) not above the
+    lightest specimen Z."""
+    if cfg.support_composition == "paper":
+        return 1, 103
+    z_max = int(cfg.support_atomic_number[1])
+    if cfg.support_lighter_than_specimen and len(specimen_numbers):
+        z_max = max(min(z_max, int(specimen_numbers.min())), int(cfg.support_atomic_number[0]))
+    return min(int(cfg.support_atomic_number[0]), z_max), z_max
+
+
+def _support_weight(rng, cfg: ImagingConfig, support_numbers, specimen_numbers) -> float:
+    """Image weight of the support atoms: 1 for ``"paper"``; for ``"light"``, ``(mean support Z / mean specimen
+    Z)^gamma`` (at most 1), gamma uniform in ``cfg.support_z_exponent``."""
+    if cfg.support_composition == "paper":
+        return 1.0
+    # Quasi-incoherent intensity grows like Z^gamma, gamma in [1, 2] (the physics behind Eq. 22, paper ref. 71).
+    gamma = rng.uniform(*cfg.support_z_exponent)
+    if len(support_numbers) and len(specimen_numbers):
+        return float(min(1.0, (support_numbers.mean() / specimen_numbers.mean()) ** gamma))
+    return 1.0
 
 
 def sample_specimen(rng: np.random.Generator, cfg: ImagingConfig, shape_px, pixel_size=None, margin_px: int = 0):
@@ -299,12 +332,15 @@ def sample_specimen(rng: np.random.Generator, cfg: ImagingConfig, shape_px, pixe
 
     Notes
     -----
-    The support layer (p = 0.95, 1-30 nm, crystalline or amorphous as in the paper) is a light film: its Z lies in
+    The support layer (p = 0.95, 1-30 nm, crystalline or amorphous) is made as the paper says with
+    ``cfg.support_composition = "paper"``; with ``"light"`` it is a light film: its Z lies in
     ``cfg.support_atomic_number`` and not above the lightest specimen Z, and its atoms are rendered with the weight
     ``(mean support Z / mean specimen Z)^gamma``, gamma uniform in ``cfg.support_z_exponent`` (the Z^gamma law behind
-    Eq. 22). The paper gives neither; without them the per-atom intensities of Eq. 17 are nearly independent of Z,
-    and a 1-30 nm film (up to ~30 atoms per square Angstrom) buried the specimen's columns in speckle.
-    The atom cap ``cfg.max_atoms`` is shared between specimen and support in proportion to their drawn thicknesses.
+    Eq. 22). The paper gives neither; with the paper's support the per-atom intensities of Eq. 17 are nearly
+    independent of Z, and a 1-30 nm film (up to ~30 atoms per square Angstrom) buries the specimen's columns in
+    speckle (docs/synth.md, "Support film").
+    The atom cap ``cfg.max_atoms`` (None: no cap, the paper) is shared between specimen and support in proportion to
+    their drawn thicknesses.
     """
     dr = float(pixel_size) if pixel_size is not None else float(rng.uniform(*cfg.pixel_size))
     ny, nx = shape_px
@@ -317,7 +353,10 @@ def sample_specimen(rng: np.random.Generator, cfg: ImagingConfig, shape_px, pixe
     # The atom cap is shared by specimen and support in proportion to their drawn thicknesses. Giving the support
     # "what the specimen left" made every wedge/shape cut hand its atoms to the support, whose speckle then buried
     # the specimen's columns.
-    budget = int(cfg.max_atoms * thickness / (thickness + support_t))
+    cap = math.inf if cfg.max_atoms is None else float(cfg.max_atoms)
+    budget = cap * thickness / (thickness + support_t)
+    if math.isfinite(budget):
+        budget = int(budget)
     if kind == "crystalline":
         lattice, frac, numbers, _ = crystal_unit_cell(rng, cfg)
         cell_density = len(frac) / abs(np.linalg.det(lattice))
@@ -342,14 +381,9 @@ def sample_specimen(rng: np.random.Generator, cfg: ImagingConfig, shape_px, pixe
     n_specimen = len(z)
     support_weight = 1.0
     if with_support:
-        remaining = cfg.max_atoms - budget
+        remaining = cap - budget if math.isfinite(cap) else math.inf
         z_range = (thickness, thickness + support_t)
-        # A support film is a light-element layer (carbon, SiN, oxide, graphene): Z in cfg.support_atomic_number and
-        # never above the lightest specimen Z, so Eq. 22 holds across the two layers.
-        z_max = int(cfg.support_atomic_number[1])
-        if cfg.support_lighter_than_specimen and len(z):
-            z_max = max(min(z_max, int(z.min())), int(cfg.support_atomic_number[0]))
-        z_min = min(int(cfg.support_atomic_number[0]), z_max)
+        z_min, z_max = _support_atomic_numbers(cfg, z)
         if rng.random() < 0.5:
             lattice, frac, numbers, _ = crystal_unit_cell(rng, cfg, max_atomic_number=z_max, min_atomic_number=z_min)
             cell_density = len(frac) / abs(np.linalg.det(lattice))
@@ -359,13 +393,7 @@ def sample_specimen(rng: np.random.Generator, cfg: ImagingConfig, shape_px, pixe
         else:
             spos, sz = amorphous_atoms(rng, cfg, (lx, ly, support_t), z_range, remaining,
                                        atomic_number=int(rng.integers(z_min, z_max + 1)))
-        # Quasi-incoherent intensity grows like Z^gamma, gamma in [1, 2] (the physics behind Eq. 22, paper ref. 71).
-        # Eq. 17 alone makes a carbon atom nearly as bright as a gold one, so a 1-30 nm film (1-30 carbon atoms per
-        # square Angstrom) buried the specimen's columns in speckle; the film's atoms are scaled by
-        # (mean support Z / mean specimen Z)^gamma (at most 1).
-        gamma = rng.uniform(*cfg.support_z_exponent)
-        if len(sz) and len(z):
-            support_weight = float(min(1.0, (sz.mean() / z.mean()) ** gamma))
+        support_weight = _support_weight(rng, cfg, sz, z)
         pos = np.concatenate([pos, spos]) if len(spos) else pos
         z = np.concatenate([z, sz]) if len(spos) else z
         box = (lx, ly, thickness + support_t)
