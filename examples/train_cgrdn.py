@@ -29,7 +29,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -93,11 +92,20 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--quick", action="store_true", help="12 steps of the quick preset's tiny network (CI)")
-    parser.add_argument("--json", default=None, help="write the summary figures to this JSON file")
+    parser.add_argument("--json", default=None,
+                        help="write the summary figures to this JSON file (an existing one only with --force)")
     args = parser.parse_args(argv)
 
     import tfstem.r_em
+    from tfstem import outputs
     from tfstem.config import default_preset
+
+    if args.json:
+        try:  # before the training, as for the run folder
+            outputs.check_new_file(args.json, force=args.force, what="--json")
+        except OSError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
 
     chosen = "quick" if args.quick else args.preset  # None: tfstem.fit picks the machine's preset and says so
 
@@ -132,7 +140,7 @@ def main(argv=None):
     summary["l1_ratio"] = summary["l1_last"] / summary["l1_first"]
     print(json.dumps(summary, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
+        outputs.write_json(args.json, summary, force=args.force)
     if args.quick:
         ok = bool(np.all(np.isfinite(pixel))) and len(pixel) == steps and result.stopped == "completed"
     else:

@@ -9,7 +9,9 @@ the noise-free frames with PSNR, SSIM and the paper's N-RMSE per channel.
 
 Writes into ``--output`` (default ``n2v_stem_run/``): ``model.keras``, ``denoised.npy``
 (``float32 [N, H, W, C]``), ``comparison.png`` (frames and line profiles), ``fft.png`` (log FFT
-magnitudes as the paper's Fig. 5), ``metrics.json`` and ``metrics.md`` (the table).
+magnitudes as the paper's Fig. 5), ``metrics.json`` and ``metrics.md`` (the table; written atomically). An
+earlier training run in ``--output`` is continued with ``--resume`` or replaced with ``--force``, and its reports
+with it; without either an existing run or report stops the script before any work.
 
 Settings: the paper's network is 31 M parameters and was trained for ~1.5 h on a GPU. Where a GPU is
 visible the default is ``--preset paper``; without one it is the CPU preset (``--preset cpu``): the same depth-4 U-Net with 16 first-level features, 64 px
@@ -30,7 +32,6 @@ comparison: run the three with the same budget).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -41,11 +42,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import tfstem.n2v  # noqa: E402
-from tfstem import baselines, metrics  # noqa: E402
+from tfstem import baselines, metrics, outputs  # noqa: E402
 from tfstem.config import default_preset, paper_values  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VIDEO = HERE / "data" / "n2v_dual_channel_video.npz"
+REPORTS = ("metrics.json", "metrics.md")  # written atomically; replaced only with --force or --resume
 NAMES = baselines.PAPER_CHANNELS  # ("ADF", "BF")
 EXIT_COLLAPSED = 3  # the run finished but its model returns an almost flat image (or one unrelated to the input)
 
@@ -147,6 +149,15 @@ def main(argv=None):
     preset = chosen or default_preset("n2v")
     overrides = {"patch_size": min(paper_values("n2v")["patch_size"], noisy.shape[1])} if preset == "paper" else {}
     output = Path(args.output)
+    # The reports describe the training run in output/training: replaced with it (--force) or updated with it
+    # (--resume), otherwise an earlier report is refused before any work, as the run folder is.
+    replace_reports = args.force or args.resume
+    try:
+        for name in REPORTS:
+            outputs.check_new_file(output / name, force=replace_reports, what="report")
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     output.mkdir(parents=True, exist_ok=True)
 
     result = tfstem.n2v.fit(noisy, preset=chosen, seed=args.seed, max_minutes=args.max_minutes, steps=args.steps,
@@ -184,7 +195,7 @@ def main(argv=None):
         "predict_ms_per_frame": predict_ms, "frame_shape": list(noisy.shape[1:]),
         "metrics": {m: {names[c]: v for c, v in t.items()} for m, t in table.items()},
     }
-    (output / "metrics.json").write_text(json.dumps(report, indent=2))
+    outputs.write_json(output / "metrics.json", report, force=replace_reports)
     lines = ["| method | " + " | ".join(f"{n} PSNR (dB) | {n} SSIM | {n} N-RMSE" for n in names) + " |",
              "|---" * (1 + 3 * len(names)) + "|"]
     for method, t in table.items():
@@ -192,7 +203,7 @@ def main(argv=None):
         lines.append(f"| {method} | {cells} |")
     if result.collapsed:
         lines += ["", f"**{info['collapse']['message']}**"]
-    (output / "metrics.md").write_text("\n".join(lines) + "\n")
+    outputs.write_text(output / "metrics.md", "\n".join(lines) + "\n", force=replace_reports)
     print("\n".join(lines))
     print(f"training: {result.steps} steps in {result.seconds:.0f} s; prediction {predict_ms:.1f} ms per "
           f"{noisy.shape[1]}x{noisy.shape[2]} frame")

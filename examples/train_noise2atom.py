@@ -19,7 +19,8 @@ A run whose model collapsed (an almost flat output, or one unrelated to the inpu
 check) is reported as FAILED, in the printout and in ``report.json`` (``collapse``), and the script exits with
 status 3; the files are still written so that the failure can be inspected.
 An earlier run in ``OUTPUT/run`` is continued with ``--resume`` (same series, seed and options) or replaced
-with ``--force``; without either the script stops before any work.
+with ``--force``, and ``report.json`` (written atomically) with it; without either an existing run or report
+stops the script before any work.
 
     python examples/train_noise2atom.py [--preset paper|released|cpu|quick] [--epochs N] [--max-minutes M]
                                         [--series PATH] [--set KEY=VALUE ...] [--resume | --force] [--quick]
@@ -28,7 +29,6 @@ with ``--force``; without either the script stops before any work.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -106,7 +106,7 @@ def main(argv=None):
     import tifffile
 
     import tfstem.noise2atom
-    from tfstem import baselines, metrics
+    from tfstem import baselines, metrics, outputs
 
     series = read_series(args.series)
     truth_path = Path(args.series).with_name(Path(args.series).stem + "_truth.npz")
@@ -114,6 +114,14 @@ def main(argv=None):
     if args.quick:
         series, truth = series[:4, :96, :96], None
     out = Path(args.output)
+    # report.json describes the run in OUTPUT/run: replaced with it (--force) or updated with it (--resume),
+    # otherwise an earlier report is refused before any work, as the run folder is.
+    replace_report = args.force or args.resume
+    try:
+        outputs.check_new_file(out / "report.json", force=replace_report, what="report")
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"series {series.shape}, preset {preset}: features {config.features}, "
           f"residual blocks {config.num_residual_blocks}, batch {config.batch_size}, patches {config.patch_size}")
     try:
@@ -150,7 +158,7 @@ def main(argv=None):
         # Ceiling against atoms + carbon: the ideal Noise2Atom output (the atoms alone) scored like the others.
         report["psnr_vs_clean"]["atoms_only_reference"] = affine_psnr(truth["clean"].astype(np.float32),
                                                                       truth["atoms"].astype(np.float32))
-    (out / "report.json").write_text(json.dumps(report, indent=2))
+    outputs.write_json(out / "report.json", report, force=replace_report)
 
     losses = result.history["losses"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))

@@ -117,6 +117,20 @@ def test_data_generators_write_new_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["series.tif", "series_truth.npz", "video.npz"]
 
 
+@pytest.mark.parametrize("script, report, args", [("train_n2v_stem.py", "metrics.json", ()),
+                                                  ("train_noise2atom.py", "report.json", ()),
+                                                  ("train_cgrdn.py", "summary.json", ("--json", "out/summary.json"))])
+def test_training_examples_keep_an_earlier_report_without_force(tmp_path, script, report, args):
+    """A report is written atomically and, like the run folder, replaced only with --force (or --resume)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / report).write_text("earlier")
+    result = _run(EXAMPLES / script, "--quick", "-o", out, *args, cwd=tmp_path)
+    assert result.returncode == 2 and "--force" in result.stderr and "Traceback" not in result.stderr
+    assert str(out / report) in result.stderr or f"out/{report}" in result.stderr
+    assert (out / report).read_text() == "earlier" and [p.name for p in out.iterdir()] == [report]  # no work done
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("script, extra, outputs", [
     ("train_cgrdn.py", (), ["model.keras", "history.json", "config.json"]),
