@@ -237,3 +237,13 @@ def test_the_command_line_takes_precision(tmp_path, cgrdn, capsys):
         assert io.read_image(target).data.dtype == np.float32
     assert main(["restore", str(source), "-o", str(tmp_path / "x.tif"), "--precision", "half"]) == 2
     assert "--precision: invalid choice: 'half'" in capsys.readouterr().err
+
+
+def test_hyperspy_passes_precision_through_and_records_it(cgrdn, frame):
+    hs = pytest.importorskip("hyperspy.api")
+    signal = hs.signals.Signal2D(frame)
+    restored = restore(signal, model=cgrdn, precision="bfloat16", verbose=False)
+    np.testing.assert_array_equal(restored.data, restore(frame, model=cgrdn, precision="bfloat16", verbose=False))
+    assert restored.metadata.Signal.Restoration.precision == "bfloat16"
+    auto = restore(signal, model=cgrdn, verbose=False)  # "auto" is the default: not written
+    assert not auto.metadata.has_item("Signal.Restoration.precision")

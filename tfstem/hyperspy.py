@@ -268,7 +268,8 @@ def restore_signal(signal, *, model=None, tile_size=None, tile_overlap=None, bat
     title = str(metadata.get_item("General.title", ""))
     metadata.General.title = RESTORED_TITLE_PREFIX + title if title else RESTORED_TITLE_PREFIX.strip()
     note = {"package": "tfstem", "version": str(__version__), "model": _model_note(model)}
-    given = dict(tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size, channels_axis=channels_axis)
+    given = dict(tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size, channels_axis=channels_axis,
+                 precision=None if precision == "auto" else precision)
     note.update({key: value for key, value in given.items() if value is not None})
     note["timestamp"] = datetime.now().astimezone().isoformat()
     metadata.set_item(METADATA_NODE, note)

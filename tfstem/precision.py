@@ -32,6 +32,7 @@ PSNR averaged over frames:
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 import weakref
 
@@ -67,6 +68,7 @@ _CONVERTED = weakref.WeakKeyDictionary()
 # the hardware
 
 
+@functools.lru_cache(maxsize=1)  # read once per process: restore asks on every call
 def _read_cpuinfo() -> str:
     if not sys.platform.startswith("linux"):
         return ""
@@ -105,11 +107,12 @@ def cpu_has_fast_bfloat16(cpuinfo: str | None = None) -> bool:
     return False
 
 
-def _gpu_details() -> list[dict]:
+@functools.lru_cache(maxsize=1)  # TensorFlow's device list is fixed once it is initialised
+def _gpu_details() -> tuple:
     """``tf.config.experimental.get_device_details`` of every visible GPU (empty without TensorFlow GPUs)."""
     import tensorflow as tf
 
-    return [tf.config.experimental.get_device_details(gpu) for gpu in tf.config.list_physical_devices("GPU")]
+    return tuple(tf.config.experimental.get_device_details(gpu) for gpu in tf.config.list_physical_devices("GPU"))
 
 
 def gpu_has_fast_bfloat16(details: list[dict] | None = None) -> bool:

@@ -50,7 +50,8 @@ PROGRESS_PIXELS = 512 * 512
 #: dual-channel (one warm call each, machine shared): paper size (64 features) float32 5.4 s / 4.7 s in one
 #: run and 3.7 s / 4.4 s in the next, bfloat16 0.73 s / 6.1 s; CPU preset (16 features) float32 0.31 s /
 #: 0.79 s, bfloat16 0.11 s / 0.82 s. So off everywhere on the CPU (XLA's CPU backend does not use oneDNN's
-#: AMX kernels). GPU: XLA for the U-Net (the earlier measurement that it pays; not re-measured here).
+#: AMX kernels). GPU: XLA for the U-Net, as Keras's own ``jit_compile="auto"`` does for training there (not yet
+#: measured on a GPU in this project: issue 18's GPU script is to confirm it).
 XLA_FASTER = {("pooling_unet", "float32", "gpu"): True, ("pooling_unet", "bfloat16", "gpu"): True}
 
 _COMPILED = weakref.WeakKeyDictionary()
@@ -213,6 +214,8 @@ def predictor(model, jit_compile, precision="float32"):
     """
     import tensorflow as tf
 
+    if precision not in ("float32", "bfloat16"):  # "auto" is resolved by the caller, for the model at hand
+        raise ValueError(f"predictor takes precision 'float32' or 'bfloat16'; received precision={precision!r}.")
     key = (bool(jit_compile), precision)
     try:
         cache = _COMPILED.setdefault(model, {})
