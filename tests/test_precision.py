@@ -247,3 +247,17 @@ def test_hyperspy_passes_precision_through_and_records_it(cgrdn, frame):
     assert restored.metadata.Signal.Restoration.precision == "bfloat16"
     auto = restore(signal, model=cgrdn, verbose=False)  # "auto" is the default: not written
     assert not auto.metadata.has_item("Signal.Restoration.precision")
+
+
+def test_the_authors_hrstem_cgrdn_converts_and_agrees():
+    pytest.importorskip("tk_r_em", reason="the default model ships with tk-r-em")
+    from tfstem.r_em import load_test_data
+    from tfstem.registry import load_model
+
+    model = load_model("r_em/hrstem")
+    x, _ = load_test_data("hrstem")
+    crop = x[:1, 96:160, 96:160, 0]  # 64 x 64
+    reference = restore(crop, model=model, precision="float32", verbose=False)
+    got = restore(crop, model=model, precision="bfloat16", verbose=False)
+    assert got.dtype == np.float32 and _agreement(reference, got) > 40.0  # 57.7 dB on 256 x 256 frames
+    assert precision.resolve_precision("auto", model=model, fast=True) == "float32"  # the decision: see module

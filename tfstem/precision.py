@@ -20,13 +20,13 @@ float32 to >= 45 dB PSNR and changes the PSNR against clean targets by < 0.05 dB
 PSNR averaged over frames:
 
 * **r_em CGRDN: float32.** Agreement 57.7-64.5 dB on tk-r-em's six test sets (worst single frame 48.1 dB,
-  hrstem) and |PSNR change| <= 0.008 dB on five of them, but -2.28 dB on lrsem: one frame that float32
+  hrstem) and |PSNR change| <= 0.008 dB on four of the five with clean targets, but -2.28 dB on lrsem: one frame that float32
   restores to 89.5 dB against its clean target comes out at 71.3 dB in bfloat16 (bfloat16's own floor,
   ~60-70 dB). Pooled over the set's pixels the change is -0.004 dB; the rule as written fails, so the
-  default stays float32. ``precision="bfloat16"`` runs 2.1-3.7x faster.
+  default stays float32. ``precision="bfloat16"`` ran 2.2-3.8x faster (machine shared).
 * **N2V U-Net: bfloat16.** Agreement 65.6 dB and +0.014 dB PSNR on the shipped dual-channel video (a
   16-feature U-Net trained for 300 steps at the CPU preset: no trained N2V model ships); 512 x 512
-  dual-channel at the paper's 64 features takes 0.73 s instead of 5.4 s.
+  dual-channel at the paper's 64 features takes 0.73 s instead of 3.7-5.4 s.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import sys
 import weakref
 
 __all__ = ["PRECISIONS", "BFLOAT16_BY_DEFAULT", "cpu_has_fast_bfloat16", "gpu_has_fast_bfloat16",
-           "has_fast_bfloat16", "architecture", "bfloat16_model", "resolve_precision"]
+           "has_fast_bfloat16", "architecture", "bfloat16_model", "check_precision", "resolve_precision"]
 
 #: The values ``precision`` accepts everywhere (:func:`tfstem.restore`, the ``--precision`` flag).
 PRECISIONS = ("auto", "float32", "bfloat16")
