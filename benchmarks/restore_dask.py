@@ -125,8 +125,8 @@ def _install_timer():
         return True
     original = module.predictor
 
-    def predictor(model, jit_compile):
-        run = original(model, jit_compile)
+    def predictor(model, jit_compile, precision="float32"):
+        run = original(model, jit_compile, precision)
 
         def timed(batch):
             start = time.perf_counter()

@@ -53,6 +53,11 @@ def _add_restore(subparsers):
                    help="tile side in pixels for large images (default: automatic)")
     p.add_argument("--tile-overlap", type=int, default=None, help="overlap between tiles in pixels")
     p.add_argument("--batch-size", type=int, default=None, help="tiles or frames per network call")
+    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="arithmetic of the network: bfloat16 is several times faster where the hardware has it "
+                        "(AMX/AVX-512-BF16 CPUs, GPUs of compute capability >= 8.0) but agrees with float32 less "
+                        "closely; auto (default) picks what benchmarks/precision_agreement.py found exact enough "
+                        "for the model (see tfstem.restore)")
     p.add_argument("--channels-axis", type=int, default=None,
                    help="axis of the input that holds channels (e.g. 1 for a TCYX hyperstack); moved last")
     p.add_argument("--format", choices=("tif", "npy", "npz", "h5", "mrc", "emd", "hspy", "zarr"), default=None,
@@ -131,7 +136,7 @@ def _run_restore(args):
         tio.check_writable_format(target, pixel_size=image.pixel_size, unit=image.unit, shape=image.data.shape)
         restored = restore(
             image.data, model=model, tile_size=args.tile_size, tile_overlap=args.tile_overlap,
-            batch_size=args.batch_size, verbose=not args.quiet,
+            batch_size=args.batch_size, precision=args.precision, verbose=not args.quiet,
         )
         tio.write_image(target, restored, pixel_size=image.pixel_size, unit=image.unit, force=args.force)
         print(f"{source} -> {target}")
@@ -200,7 +205,8 @@ def _run_restore_lazy(args):
             lazy_io.check_writable(target, force=args.force, pixel_size=image.pixel_size, unit=image.unit,
                                    shape=image.data.shape, what="--output")
             restored = restore_dask(image.data, model=args.model, tile_size=args.tile_size,
-                                    tile_overlap=args.tile_overlap, batch_size=args.batch_size)
+                                    tile_overlap=args.tile_overlap, batch_size=args.batch_size,
+                                    precision=args.precision)
             lazy_io.write_lazy(target, restored, pixel_size=image.pixel_size, unit=image.unit, force=args.force,
                                progress=not args.quiet, client=client)
             print(f"{source} -> {target}")

@@ -194,7 +194,7 @@ def _as_frames(data, channel_position):
 
 
 def restore_signal(signal, *, model=None, tile_size=None, tile_overlap=None, batch_size=None, verbose=True,
-                   jit_compile=False, progress=None, channels_axis=None):
+                   jit_compile="auto", precision="auto", progress=None, channels_axis=None):
     """Restore every image of a HyperSpy ``Signal2D`` (lazy or not); return a signal of the same class.
 
     ``tfstem.restore(signal, ...)`` calls this function; the options are those of :func:`tfstem.restore`.
@@ -205,7 +205,7 @@ def restore_signal(signal, *, model=None, tile_size=None, tile_overlap=None, bat
         Real images (any real dtype, in any units) in its two signal axes ``(x, y)``, data
         ``[..., H, W]``; any navigation axes (none, a time series ``[N | H, W]``, a scan grid
         ``[Y, X | H, W]``, more). Never modified.
-    model, tile_size, tile_overlap, batch_size, verbose, jit_compile, progress
+    model, tile_size, tile_overlap, batch_size, verbose, jit_compile, precision, progress
         As in :func:`tfstem.restore`, which restores the images (a lazy signal's when it is computed).
     channels_axis : str or int, optional
         For a model with several input channels: the navigation axis holding them (its name, or its
@@ -249,7 +249,8 @@ def restore_signal(signal, *, model=None, tile_size=None, tile_overlap=None, bat
     frames, back = _as_frames(signal.data, channel_position)
     try:
         restored = restore(frames, model=model, tile_size=tile_size, tile_overlap=tile_overlap,
-                           batch_size=batch_size, verbose=verbose, jit_compile=jit_compile, progress=progress)
+                           batch_size=batch_size, verbose=verbose, jit_compile=jit_compile, precision=precision,
+                           progress=progress)
     except ValueError as error:
         if "channel(s)" not in str(error):
             raise
@@ -267,7 +268,8 @@ def restore_signal(signal, *, model=None, tile_size=None, tile_overlap=None, bat
     title = str(metadata.get_item("General.title", ""))
     metadata.General.title = RESTORED_TITLE_PREFIX + title if title else RESTORED_TITLE_PREFIX.strip()
     note = {"package": "tfstem", "version": str(__version__), "model": _model_note(model)}
-    given = dict(tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size, channels_axis=channels_axis)
+    given = dict(tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size, channels_axis=channels_axis,
+                 precision=None if precision == "auto" else precision)
     note.update({key: value for key, value in given.items() if value is not None})
     note["timestamp"] = datetime.now().astimezone().isoformat()
     metadata.set_item(METADATA_NODE, note)

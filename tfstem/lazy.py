@@ -226,8 +226,8 @@ def _restore_split_tiles(region, indices, mean, peak, rms, *, reference, plan):
     mean, peak, rms : numpy.ndarray float64 ``[n, C]`` or None (a model that does not standardise).
     plan : dict
         ``ys``, ``xs``: tile starts relative to the region; ``tile``: ``(tile_h, tile_w)``; ``crop``:
-        ``(top, left, height, width)`` of the chunk in the region; ``batch_size``, ``jit_compile``,
-        ``target_std``.
+        ``(top, left, height, width)`` of the chunk in the region; ``batch_size``, ``jit_compile`` (bool),
+        ``precision`` ("float32" or "bfloat16"), ``target_std``.
 
     Returns
     -------
@@ -242,7 +242,7 @@ def _restore_split_tiles(region, indices, mean, peak, rms, *, reference, plan):
     if mean is not None and not (np.isfinite(mean).all() and np.isfinite(rms).all()):
         raise ValueError(f"{label}: image contains NaN or inf values; replace them (e.g. np.nan_to_num) first.")
     model = cached_model(reference)
-    predict = predictor(model, plan["jit_compile"])
+    predict = predictor(model, plan["jit_compile"], plan["precision"])
 
     def run(batch):
         with _NETWORK_LOCK:
@@ -312,7 +312,7 @@ def _checked_dask(x):
 
 
 def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size=None, verbose=True,
-                 jit_compile=False, progress=None):
+                 jit_compile="auto", precision="auto", progress=None):
     """Restore a ``dask.array`` lazily: a lazy float32 array of the same shape and chunks.
 
     Called by :func:`tfstem.restore` for dask input; the options mean what they mean there. Nothing is
@@ -329,8 +329,8 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
     model : str, path, keras.Model or callable, optional
         A registry name (default ``"r_em/hrstem"``) or a path, loaded once per worker process; a
         ``keras.Model`` is saved once to a temporary ``.keras`` file for the workers (see the module notes).
-    tile_size, tile_overlap, batch_size, jit_compile
-        As for :func:`tfstem.restore`.
+    tile_size, tile_overlap, batch_size, jit_compile, precision
+        As for :func:`tfstem.restore` ("auto" is resolved here, once, for the loaded model).
     verbose, progress
         Validated as for :func:`tfstem.restore`; a lazy result shows no bar of its own: wrap the compute in
         ``dask.diagnostics.ProgressBar()`` (threads) or use ``distributed.progress`` (a cluster).
@@ -366,7 +366,11 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
 
     optional_bool("verbose", verbose)
     optional_bool("progress", progress, allow_none=True)
-    optional_bool("jit_compile", jit_compile)
+    from tfstem.precision import check_precision, resolve_precision
+    from tfstem.restore import check_jit_compile, resolve_jit_compile
+
+    check_jit_compile(jit_compile)
+    check_precision(precision)
     if tile_size is not None:
         tile_size = integer_option("tile_size", tile_size, MIN_TILE_SIZE)
     if batch_size is not None:
@@ -389,7 +393,10 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
             f"as [N, H, W, C] = {list(frames.shape)} (a 3-D image is [H, W, C] when its last axis is <= 4, else "
             f"[N, H, W])."
         )
-    options = dict(tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size, jit_compile=jit_compile)
+    precision = resolve_precision(precision, model=network)
+    jit_compile = resolve_jit_compile(network, jit_compile, precision)
+    options = dict(tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size, jit_compile=jit_compile,
+                   precision=precision)
     original_chunks = frames.chunks
     if len(frames.chunks[3]) > 1:
         frames = frames.rechunk({3: channels})
@@ -402,7 +409,8 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
     else:
         layer = standardisation_layer(network)
         statistics = frame_statistics(frames) if layer is not None else (None, None, None)
-        plan = dict(batch_size=batch_size or (8 if effective_tile <= 256 else 4), jit_compile=bool(jit_compile),
+        plan = dict(batch_size=batch_size or (8 if effective_tile <= 256 else 4), jit_compile=jit_compile,
+                    precision=precision,
                     target_std=max(1.0, 10.0 * layer.std_floor / layer.std_multiplier) if layer else 1.0,
                     tile=(min(effective_tile, height), min(effective_tile, width)))
         indices = da.arange(frames.shape[0], chunks=(frames.chunks[0],))

@@ -27,11 +27,13 @@ import numpy as np
 from tfstem.intensity import check_restored, destandardise_into, standardise_frames
 from tfstem.io.series import frames_view
 from tfstem.options import integer_option, optional_bool
+from tfstem.precision import check_precision, resolve_precision
 from tfstem.progress import ElapsedTicker
 from tfstem.tiling import blending_window, check_overlap, tile_count, tile_starts
 
 __all__ = ["restore", "tile_starts", "tile_count", "blending_window", "standardisation_layer",
-           "AUTO_WHOLE_FRAME_PIXELS", "AUTO_TILE_SIZE", "MIN_TILE_SIZE", "PROGRESS_PIXELS"]
+           "AUTO_WHOLE_FRAME_PIXELS", "AUTO_TILE_SIZE", "MIN_TILE_SIZE", "PROGRESS_PIXELS", "XLA_FASTER",
+           "resolve_jit_compile"]
 
 #: Frames with at most this many pixels are restored whole when ``tile_size`` is None.
 AUTO_WHOLE_FRAME_PIXELS = 1024 * 1024
@@ -42,6 +44,15 @@ MIN_TILE_SIZE = 32
 #: With ``progress=None``, a single frame or tile of at least this many pixels shows a progress bar
 #: (about 5 s for the r_em CGRDN on two CPU cores).
 PROGRESS_PIXELS = 512 * 512
+#: ``jit_compile="auto"``: ``(architecture, precision, device) -> True`` where XLA was measured faster than
+#: TensorFlow's own kernels; absent means off. CPU (2 Sapphire-Rapids cores, TF 2.21 oneDNN, 2026-12-03):
+#: CGRDN 256 x 256 float32 0.76 s without XLA, 1.18 s with, bfloat16 0.19 s / 1.24 s; N2V U-Net 512 x 512
+#: dual-channel (one warm call each, machine shared): paper size (64 features) float32 5.4 s / 4.7 s in one
+#: run and 3.7 s / 4.4 s in the next, bfloat16 0.73 s / 6.1 s; CPU preset (16 features) float32 0.31 s /
+#: 0.79 s, bfloat16 0.11 s / 0.82 s. So off everywhere on the CPU (XLA's CPU backend does not use oneDNN's
+#: AMX kernels). GPU: XLA for the U-Net, as Keras's own ``jit_compile="auto"`` does for training there (not yet
+#: measured on a GPU in this project: issue 18's GPU script is to confirm it).
+XLA_FASTER = {("pooling_unet", "float32", "gpu"): True, ("pooling_unet", "bfloat16", "gpu"): True}
 
 _COMPILED = weakref.WeakKeyDictionary()
 
@@ -165,30 +176,70 @@ def standardisation_layer(model):
 # the network (the tiles: tfstem.tiling)
 
 
-def predictor(model, jit_compile):
+def resolve_jit_compile(model, jit_compile="auto", precision="float32") -> bool:
+    """Whether to compile ``model``'s inference with XLA: ``jit_compile`` itself, or the measured rule for "auto".
+
+    "auto" is True only where XLA was measured faster for the model's :func:`tfstem.precision.architecture`
+    and precision on this kind of device (:data:`XLA_FASTER`): on a CPU nowhere (TensorFlow's oneDNN
+    kernels beat XLA's for the CGRDN in float32 and bfloat16, and for the N2V U-Net in bfloat16 and at the
+    CPU preset's size); on a GPU for the pooling U-Net (N2V). Anything else: False.
+    """
+    jit_compile = check_jit_compile(jit_compile)
+    if jit_compile != "auto":
+        return jit_compile
+    from tfstem.precision import _gpu_details, architecture
+
+    device = "gpu" if _gpu_details() else "cpu"
+    return XLA_FASTER.get((architecture(model), precision, device), False)
+
+
+def check_jit_compile(jit_compile):
+    """``jit_compile`` if it is "auto", True or False; else a ``ValueError`` that says what is accepted."""
+    if isinstance(jit_compile, str) and jit_compile == "auto":
+        return jit_compile
+    if not isinstance(jit_compile, (bool, np.bool_)):
+        raise ValueError(f"jit_compile must be 'auto', True or False; received jit_compile={jit_compile!r}.")
+    return bool(jit_compile)
+
+
+def predictor(model, jit_compile, precision="float32"):
     """A traced inference function for ``model`` that does not retrace for new sizes.
 
-    Returns ``run(batch)``: ``float32 [B, H, W, C]`` in, ``float32`` NumPy out. :mod:`tfstem.lazy` calls it too,
-    and ``benchmarks/restore_dask.py`` wraps it (as ``tfstem.restore.predictor``) to time the network.
+    Returns ``run(batch)``: ``float32 [B, H, W, C]`` in, ``float32`` NumPy out; ``run.function`` is the
+    ``tf.function`` (for its tracing count). One function per model, XLA flag and precision
+    (``"float32"`` or ``"bfloat16"``: then the network is :func:`tfstem.precision.bfloat16_model`'s copy),
+    kept while the model lives, so frames of a series and tiles of one size reuse one trace.
+    :mod:`tfstem.lazy` calls it too, and ``benchmarks/restore_dask.py`` wraps it (as
+    ``tfstem.restore.predictor``) to time the network.
     """
     import tensorflow as tf
 
-    key = (bool(jit_compile),)
+    if precision not in ("float32", "bfloat16"):  # "auto" is resolved by the caller, for the model at hand
+        raise ValueError(f"predictor takes precision 'float32' or 'bfloat16'; received precision={precision!r}.")
+    key = (bool(jit_compile), precision)
     try:
         cache = _COMPILED.setdefault(model, {})
     except TypeError:  # not weak-referenceable: do not cache
         cache = {}
     if key not in cache:
-        if hasattr(model, "inputs") and getattr(model, "inputs", None):
-            function = tf.function(lambda x: model(x, training=False), reduce_retracing=True, jit_compile=jit_compile)
+        if precision == "bfloat16":
+            from tfstem.precision import bfloat16_model
+
+            network = bfloat16_model(model)
         else:
-            function = lambda x: model(x)  # noqa: E731  (a SavedModel signature is already a graph)
+            network = model
+        if hasattr(network, "inputs") and getattr(network, "inputs", None):
+            function = tf.function(lambda x: tf.cast(network(x, training=False), tf.float32),
+                                   reduce_retracing=True, jit_compile=jit_compile)
+        else:
+            function = lambda x: network(x)  # noqa: E731  (a SavedModel signature is already a graph)
         cache[key] = function
     function = cache[key]
 
     def run(batch):
         return np.asarray(function(tf.constant(batch)), dtype=np.float32)
 
+    run.function = function
     return run
 
 
@@ -229,7 +280,7 @@ def _is_instance_of(value, module: str, name: str) -> bool:
 
 
 def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=None, verbose=True,
-            jit_compile=False, progress=None):
+            jit_compile="auto", precision="auto", progress=None):
     """Restore (denoise) an electron-microscopy image, a multichannel image or a stack of them.
 
     Parameters
@@ -254,8 +305,25 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
         Frames or tiles per network call, >= 1 (default 8 for tiles of 256 or less, else 4; 4 whole frames).
     verbose : bool
         False: print nothing. True: a tqdm progress bar on stderr as ``progress`` says.
-    jit_compile : bool
-        Compile the network with XLA (faster on some GPUs; measured in ``benchmarks/restore_speed.py``).
+    jit_compile : {"auto", True, False}
+        Compile the network with XLA. "auto" (default): only where XLA was measured faster for the model's
+        structure, precision and device (:data:`XLA_FASTER`, :func:`resolve_jit_compile`): never on a CPU
+        (TensorFlow's oneDNN kernels beat XLA's there for the CGRDN and the N2V U-Net, e.g. 0.76 s against
+        1.18 s for the CGRDN on a 256 x 256 frame), and for the N2V U-Net on a GPU.
+    precision : {"auto", "float32", "bfloat16"}
+        Arithmetic of the network; the per-frame standardisation and de-standardisation around it stay
+        float64/float32 and the result is float32 either way. "float32" reproduces the authors' outputs
+        (the fidelity tests use it). "bfloat16" rebuilds a functional Keras model under the
+        ``mixed_bfloat16`` policy (:func:`tfstem.precision.bfloat16_model`): several times faster where the
+        hardware multiplies bfloat16 natively (AMX or AVX-512-BF16 CPUs, GPUs of compute capability >= 8.0;
+        4x for the CGRDN on two Sapphire-Rapids cores), slower elsewhere; a model that cannot be rebuilt
+        (a SavedModel, a callable) is a ``ValueError``. "auto" (default) picks bfloat16 only for a model
+        structure where it met issue 18's rule (agreement with float32 >= 45 dB PSNR, change in PSNR
+        against clean targets < 0.05 dB; ``benchmarks/precision_agreement.py``) and only on such hardware
+        (:func:`tfstem.precision.resolve_precision`): the N2V U-Net (65.6 dB, +0.014 dB) but not the r_em
+        CGRDN, which agrees at 57.7-64.5 dB but loses 2.3 dB on one of tk-r-em's six test sets (lrsem, where
+        float32 reaches 89 dB on one frame), so "auto" is float32 for it and ``precision="bfloat16"`` is
+        the 2-4x faster choice to make by hand (:data:`tfstem.precision.BFLOAT16_BY_DEFAULT`).
     progress : bool, optional
         With ``verbose``: None (default) shows a bar when there are several frames or tiles, or when one
         frame or tile has at least :data:`PROGRESS_PIXELS` (512 x 512) pixels; True always (the command
@@ -271,8 +339,10 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
     ValueError
         Empty, 1-D, more than 4-D, complex, non-numeric, NaN/inf input or values beyond float32's range; a
         channel count the model does not take; a bad ``tile_size``, ``tile_overlap`` or ``batch_size``
-        (NaN, inf, bool, text, negative, too small; an overlap above half a tile); an unknown model name; a
-        model that returns NaN/inf for finite input. The message says what was received and what is accepted.
+        (NaN, inf, bool, text, negative, too small; an overlap above half a tile); a ``precision`` other than
+        "auto", "float32" or "bfloat16", a ``jit_compile`` other than "auto", True or False; bfloat16 for a
+        model that is not a functional Keras model; an unknown model name; a model that returns NaN/inf for
+        finite input. The message says what was received and what is accepted.
 
     Notes
     -----
@@ -310,7 +380,7 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
     from tqdm.auto import tqdm
 
     options = dict(model=model, tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size,
-                   verbose=verbose, jit_compile=jit_compile, progress=progress)
+                   verbose=verbose, jit_compile=jit_compile, precision=precision, progress=progress)
     if _is_instance_of(image, "hyperspy.signal", "BaseSignal"):  # HyperSpy imported only when one is passed
         from tfstem.hyperspy import restore_signal
 
@@ -321,6 +391,8 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
         return restore_dask(image, **options)
     verbose = optional_bool("verbose", verbose)
     progress = optional_bool("progress", progress, allow_none=True)
+    check_jit_compile(jit_compile)
+    check_precision(precision)
     if tile_size is not None:
         tile_size = integer_option("tile_size", tile_size, MIN_TILE_SIZE)
     if batch_size is not None:
@@ -345,7 +417,8 @@ def restore(image, *, model=None, tile_size=None, tile_overlap=None, batch_size=
         inputs, mean, scale = standardise_frames(frames, target_std)
     else:
         inputs = frames.astype(np.float32)  # within float32's range: checked above
-    run = predictor(network, jit_compile)
+    precision = resolve_precision(precision, model=network)
+    run = predictor(network, resolve_jit_compile(network, jit_compile, precision), precision)
 
     n = frames.shape[0]
     total = n if whole else n * tile_count(height, width, tile_size, tile_overlap)
