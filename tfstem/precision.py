@@ -37,7 +37,7 @@ import sys
 import weakref
 
 __all__ = ["PRECISIONS", "BFLOAT16_BY_DEFAULT", "cpu_has_fast_bfloat16", "gpu_has_fast_bfloat16",
-           "has_fast_bfloat16", "architecture", "bfloat16_model", "check_precision", "resolve_precision"]
+           "has_fast_bfloat16", "architecture", "bfloat16_model", "float32_model", "check_precision", "resolve_precision"]
 
 #: The values ``precision`` accepts everywhere (:func:`tfstem.restore`, the ``--precision`` flag).
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -329,4 +329,36 @@ def bfloat16_model(model):
         _CONVERTED[model] = converted
     except TypeError:  # not weak-referenceable: do not cache
         pass
+    return converted
+
+
+def _set_float32(config):
+    """Rewrite a functional model's config in place: every layer computes in float32."""
+    for layer in config["layers"]:
+        inner = layer["config"]
+        if "layers" in inner:
+            _set_float32(inner)
+        elif "dtype" in inner and layer["class_name"] != "InputLayer":
+            inner["dtype"] = "float32"
+
+
+def float32_model(model):
+    """A new copy of the functional Keras ``model`` with every layer in float32 and the same weights.
+
+    The inverse of :func:`bfloat16_model` for saving: a network trained under ``mixed_bfloat16`` keeps
+    float32 variables, and this copy of it computes in float32 wherever it is loaded. Not cached.
+
+    Raises
+    ------
+    ValueError
+        ``model`` is not a functional Keras model.
+    """
+    import keras
+
+    if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
+        raise ValueError(f"float32_model needs a functional Keras model; received {type(model).__name__}.")
+    config = copy.deepcopy(model.get_config())
+    _set_float32(config)
+    converted = keras.Model.from_config(config)
+    converted.set_weights(model.get_weights())
     return converted

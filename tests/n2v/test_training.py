@@ -187,3 +187,23 @@ def test_strategies_are_refused_and_the_command_line_hook_gives_from_model():
     assert N2V.cli_options(parser.parse_args(["--from-model", "run/model.keras"])) == {"from_model": "run/model.keras"}
     assert N2V.cli_options(parser.parse_args([])) == {}
     assert training.METHOD is N2V
+
+
+def test_bfloat16_training_computes_in_bfloat16_and_saves_a_float32_model(tmp_path):
+    result = tfstem.n2v.fit(_video(), output_dir=tmp_path, verbose=False, **{**TINY, "precision": "bfloat16"})
+    assert all(np.isfinite(e["loss"]) and np.isfinite(e["val_loss"]) for e in result.history["epochs"])
+    policies = {layer.dtype_policy.name for layer in result.model.get_layer("n2v_unet_core").layers}
+    assert policies == {"float32"}  # loaded anywhere, the saved network computes in float32
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    frames = _video()[:2]
+    np.testing.assert_allclose(reloaded(frames), result.model(frames), rtol=1e-5, atol=1e-5)
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    monkeypatch.setattr(training, "has_fast_bfloat16", lambda: True)
+    assert training.training_precision("auto") == "bfloat16"
+    monkeypatch.setattr(training, "has_fast_bfloat16", lambda: False)
+    assert training.training_precision("auto") == "float32"
+    assert training.training_precision("bfloat16") == "bfloat16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        tfstem.n2v.fit(_video(), verbose=False, **{**TINY, "precision": "half"})

@@ -16,6 +16,7 @@ __all__ = ["N2VConfig", "REPLACEMENTS"]
 
 #: Values of ``replacement``: N2V2's local mean (the paper) or original N2V's random neighbour.
 REPLACEMENTS = ("local_mean", "neighbour")
+PRECISIONS = ("float32", "bfloat16", "auto")
 
 
 
@@ -72,6 +73,11 @@ class N2VConfig(ConfigMixin):
         Per frame and channel normalisation ``(x - mean) / (std_multiplier · std)`` (successor code: 5).
     seed : int
         Seed of the weights' initialisation, the patch sampling and the masks.
+    precision : {"float32", "bfloat16", "auto"}
+        Arithmetic of the U-Net's training step (variables and the optimizer stay float32). Paper: float32.
+        ``"auto"`` (the ``cpu`` preset): bfloat16 where the hardware multiplies it natively
+        (:func:`tfstem.precision.has_fast_bfloat16`: AMX / AVX-512-BF16, GPU capability >= 8.0), else
+        float32. The saved model always computes in float32; ``tfstem.restore`` chooses its own precision.
 
     Raises
     ------
@@ -98,6 +104,7 @@ class N2VConfig(ConfigMixin):
     validation_patches: int
     std_multiplier: float
     seed: int
+    precision: str
 
     def __post_init__(self):
         positive = ("depth", "features", "first_kernel_size", "kernel_size", "batch_size", "epochs", "patch_size",
@@ -128,5 +135,7 @@ class N2VConfig(ConfigMixin):
         if self.patch_size % 2**self.depth:
             raise ValueError(f"patch_size must be a multiple of 2**depth = {2 ** self.depth}; "
                              f"received patch_size={self.patch_size}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; received precision={self.precision!r}.")
         if self.replacement not in REPLACEMENTS:
             raise ValueError(f"replacement must be one of {REPLACEMENTS}; received replacement={self.replacement!r}.")

@@ -49,4 +49,5 @@ def packed_masked_mse(packed_target, prediction):
     channel. ``packed_target``: float32 ``[N, H, W, C + 1]``; ``prediction``: ``[N, H, W, C]``.
     """
     packed_target = tf.convert_to_tensor(packed_target, tf.float32)
+    prediction = tf.cast(prediction, tf.float32)  # a bfloat16 network's output: the loss is float32
     return masked_mse(packed_target[..., :-1], prediction, packed_target[..., -1:])

@@ -29,6 +29,7 @@ from tfstem.n2v.data import (
 )
 from tfstem.n2v.losses import packed_masked_mse
 from tfstem.n2v.unet import build_n2v_unet, build_n2v_unet_core
+from tfstem.precision import bfloat16_model, float32_model, has_fast_bfloat16
 from tfstem.training.collapse import check_collapse
 from tfstem.training.method import Method
 from tfstem.training.run_folder import data_fingerprint
@@ -102,6 +103,13 @@ def _load(model):
     return model
 
 
+def training_precision(precision: str) -> str:
+    """``"float32"`` or ``"bfloat16"``: the config's ``precision``, ``"auto"`` resolved by the hardware."""
+    if precision == "auto":
+        return "bfloat16" if has_fast_bfloat16() else "float32"
+    return precision
+
+
 class N2V(Method):
     """Noise2Void on a noisy video: the networks, the data and one training step.
 
@@ -147,6 +155,9 @@ class N2V(Method):
             channels=frames.shape[-1], depth=config.depth, features=config.features,
             first_kernel_size=config.first_kernel_size, kernel_size=config.kernel_size,
             negative_slope=config.negative_slope, group_norm_groups=config.group_norm_groups)
+        self.precision = training_precision(config.precision)
+        if self.precision == "bfloat16":  # bfloat16 arithmetic, float32 variables (Keras' mixed_bfloat16)
+            self.core = bfloat16_model(self.core)
         self.train_frames, validation_frames = split_frames(normalise_frames(frames, config.std_multiplier),
                                                             config.frame_step)
         self.validation = validation_batch(validation_frames, config)
@@ -279,7 +290,7 @@ class N2V(Method):
     def deployable(self):
         """Raw frames in, denoised frames out (:func:`~tfstem.n2v.unet.build_n2v_unet` around a copy of the core:
         a ``.keras`` file of it needs only :mod:`tfstem.n2v.unet` to load)."""
-        return build_n2v_unet(core=_uncompiled_copy(self.core), std_multiplier=self.config.std_multiplier,
+        return build_n2v_unet(core=float32_model(self.core), std_multiplier=self.config.std_multiplier,
                               name="n2v_unet")
 
     # ------------------------------------------------------------------ command line
