@@ -140,3 +140,41 @@ def describe(limit: dict) -> str:
 
 def format_fraction(value) -> str:
     return "n/a" if value is None else f"{100 * value:.0f} %"
+
+
+# ---------------------------------------------------------------------------------------------------
+# the networks at the papers' sizes (deployable models: raw frames in, any size)
+
+
+def paper_networks() -> dict:
+    """``{label: (keras.Model, channels)}``: the CGRDN (r_em), the N2V U-Net (dual channel) and the Noise2Atom
+    generator Ms2c as deployed, each at its ``paper`` preset's widths (weights random: MAC do not depend on them)."""
+    from tfstem.config import load_config
+    from tfstem.n2v.unet import build_n2v_unet
+    from tfstem.noise2atom.xception_unet import build_denoiser, build_xception_unet
+    from tfstem.r_em.cgrdn import build_cgrdn
+
+    r_em = load_config("r_em", "paper")
+    n2v = load_config("n2v", "paper")
+    n2a = load_config("noise2atom", "paper")
+    cgrdn = build_cgrdn(channels=1, features=r_em.features, growth=r_em.growth, layers_per_rdb=r_em.layers_per_rdb,
+                        rdbs_per_grdb=r_em.rdbs_per_grdb, grdbs=r_em.grdbs)
+    unet = build_n2v_unet(channels=2, depth=n2v.depth, features=n2v.features, first_kernel_size=n2v.first_kernel_size,
+                          kernel_size=n2v.kernel_size)
+    generator = build_xception_unet(features=n2a.features, num_residual_blocks=n2a.num_residual_blocks,
+                                    full_resolution_kernels=n2a.full_resolution_kernels,
+                                    low_resolution_kernels=n2a.low_resolution_kernels, normalization=n2a.normalization)
+    return {
+        f"CGRDN (r_em; features {r_em.features}, growth {r_em.growth})": (cgrdn, 1),
+        f"N2V U-Net (depth {n2v.depth}, {n2v.features} features, 2 channels)": (unet, 2),
+        f"Noise2Atom generator (features {n2a.features}, {n2a.num_residual_blocks} residual blocks)": (
+            build_denoiser(generator, minimum=0.0, maximum=1.0), 1),
+    }
+
+
+def useful_mac(model, height, width, channels, frames=1) -> int:
+    """MAC of ``model`` on ``frames`` frames of ``height x width`` at their own size (no tiling, no overlap);
+    the model's own padding to a multiple is counted (it is part of one call on the frame)."""
+    from tfstem.profiling import multiply_adds
+
+    return frames * multiply_adds(model, (1, height, width, channels))
