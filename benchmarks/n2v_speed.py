@@ -29,8 +29,10 @@ convolution rate in the precision the side runs in; ``benchmarks/compute_limit.p
 unless ``--limit`` gives its JSON). Prediction: the U-Net's MAC on the frame (:func:`tfstem.profiling.multiply_adds`
 of the deployable model at 512 x 512 x 2). Training: 3 x the forward MAC of a patch (forward, and a backward pass
 of about two forwards) per image. The peers' U-Nets use 3x3 kernels at the first level where ours (the paper's)
-uses 5x5: their MAC are counted on our U-Net built with ``first_kernel_size=3``, the same depth and widths (a
-close stand-in, not their graph). The peers run in float32; ours in the precision found from the outputs
+uses 5x5, and CAREamics' is narrower at the bottom (22 M parameters against 31 M): CAREamics' MAC are counted in
+its worker by hooks on its PyTorch convolutions (on one patch, scaled to the frame), CSBDeep n2v's on our U-Net
+built with ``first_kernel_size=3``, the same depth and widths (31.4 M parameters against its 31.1 M: a close
+stand-in, not its graph). The peers run in float32; ours in the precision found from the outputs
 (``restore``'s default compared with ``precision="float32"``/``"bfloat16"`` where that option exists) and, for
 training, the core's Keras compute dtype.
 """
@@ -185,6 +187,7 @@ def run_careamics(frames, args):
             return net(x).numpy()
 
     ms, all_ms = _median_ms(predict, chw)
+    patch_mac = torch_mac(net, torch.zeros((1, 2, args.patch_size, args.patch_size)))
     net.train()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-5)
     normalised = (frames - frames.mean(axis=(1, 2), keepdims=True)) / frames.std(axis=(1, 2), keepdims=True)
@@ -207,8 +210,37 @@ def run_careamics(frames, args):
     import careamics
 
     return {"predict_ms": ms, "predict_ms_all": all_ms, "train_images_per_s": b * args.train_steps / seconds,
+            "patch_mac": patch_mac, "frame_mac": patch_mac * (args.size / args.patch_size) ** 2,
             "params": int(sum(p.numel() for p in net.parameters())), "threads": torch.get_num_threads(),
             "version": f"careamics {careamics.__version__}, torch {torch.__version__}"}
+
+
+def torch_mac(net, x):
+    """Multiply-adds of one forward of a PyTorch ``net`` on ``x``, counted by hooks on its convolutions and
+    linear layers (the formulas of :mod:`tfstem.profiling`)."""
+    import math
+
+    import torch
+
+    total, hooks = [0], []
+
+    def count(module, inputs, output):
+        kernel = math.prod(getattr(module, "kernel_size", (1,)))
+        if isinstance(module, torch.nn.modules.conv._ConvTransposeNd):
+            total[0] += inputs[0].numel() * kernel * module.out_channels // module.groups
+        elif isinstance(module, torch.nn.modules.conv._ConvNd):
+            total[0] += output.numel() * kernel * module.in_channels // module.groups
+        else:
+            total[0] += output.numel() * module.in_features
+
+    for module in net.modules():
+        if isinstance(module, (torch.nn.modules.conv._ConvNd, torch.nn.Linear)):
+            hooks.append(module.register_forward_hook(count))
+    with torch.inference_mode():
+        net(x)
+    for hook in hooks:
+        hook.remove()
+    return int(total[0])
 
 
 def run_n2v_package(frames, args):
@@ -336,7 +368,8 @@ def main(argv=None):
     peer_frame_mac, peer_patch_mac = unet_mac(args, 3)
     for name in ("careamics", "n2v"):
         if name in results and "error" not in results[name]:
-            add_fractions(results[name], limit, peer_frame_mac, peer_patch_mac)
+            peer = results[name]  # CAREamics counts its own (hooks); n2v's U-Net: our stand-in
+            add_fractions(peer, limit, peer.get("frame_mac", peer_frame_mac), peer.get("patch_mac", peer_patch_mac))
     print(_limit.describe(limit))
     print(f"{args.size}x{args.size} dual-channel frames, depth {args.depth}, {args.features} features, "
           f"{ours['device']}, {args.frames} frames (median), training batch {args.batch_size} of {args.patch_size}^2")
