@@ -20,7 +20,8 @@ Methods (``--methods``):
 * ``float32`` / ``bfloat16``: ``tfstem.restore(..., precision=...)``, only where ``restore`` has that option
   (skipped, with a note, before it exists);
 * ``xla``: ``tfstem.restore(..., jit_compile=True)`` (not in the default set);
-* ``predict``: tk-r-em's ``predict(x)`` (its default batch size, 16);
+* ``predict``: tk-r-em's ``predict(x)`` (its default batch size, 16: a whole 8-frame stack in one call;
+  ``--their-batch-size`` lowers it where memory is short, e.g. 8 frames of 1024² on a 23 GB machine);
 * ``patch``: tk-r-em's ``predict_patch_based(x, patch_size=256, stride=128)``, its README's settings, frame by frame
   (it takes one 2-D frame per call).
 
@@ -100,7 +101,7 @@ def fresh_copy(model):
     return copy
 
 
-def make_call(method, stack, model_name, ours):
+def make_call(method, stack, model_name, ours, their_batch_size=16):
     """``(prepare, call)``: ``prepare()`` returns a fresh object to call (made outside the clock), ``call(obj)``
     restores ``stack`` (``[N, H, W]``, N = 1 is passed as one ``[H, W]`` frame) and returns the result."""
     import tfstem
@@ -123,15 +124,15 @@ def make_call(method, stack, model_name, ours):
         return tk_r_em.load_network(f"sfr_{model_name}")
 
     if method == "predict":
-        return prepare, lambda net: net.predict(stack[..., None]).reshape(x.shape)
+        return prepare, lambda net: net.predict(stack[..., None], batch_size=their_batch_size).reshape(x.shape)
     return prepare, lambda net: np.stack([net.predict_patch_based(f, patch_size=256, stride=128, batch_size=16)
                                           for f in stack]).reshape(x.shape)
 
 
-def time_method(method, stack, model_name, ours, repeats):
+def time_method(method, stack, model_name, ours, repeats, their_batch_size=16):
     """``(first_seconds, warm_seconds, output)`` of one method on ``stack``: the first call on a fresh object,
     then ``repeats`` calls on that same object, now warm."""
-    prepare, call = make_call(method, stack, model_name, ours)
+    prepare, call = make_call(method, stack, model_name, ours, their_batch_size)
     obj = prepare()
     gc.collect()
     start = time.perf_counter()
@@ -163,6 +164,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="warm calls timed per single frame (median)")
     parser.add_argument("--series-repeats", type=int, default=1, help="warm calls timed per stack (median)")
     parser.add_argument("--model", default="hrstem")
+    parser.add_argument("--their-batch-size", type=int, default=16, help="tk-r-em predict's batch_size (its default 16)")
     parser.add_argument("--limit", default=None, help="JSON from compute_limit.py --json (else measured here)")
     args = parser.parse_args(argv)
 
@@ -186,7 +188,8 @@ def main(argv=None):
             timings, outputs = {}, {}
             for method in methods:
                 try:
-                    first, warm, outputs[method] = time_method(method, stack, args.model, ours, repeats)
+                    first, warm, outputs[method] = time_method(method, stack, args.model, ours, repeats,
+                                                                           args.their_batch_size)
                     timings[method] = (first / count, warm / count)
                 except Exception as error:  # noqa: BLE001  (one failing method must not lose the others' figures)
                     print(f"{size} x {count}: {LABELS[method]} failed: {type(error).__name__}: {error}")
