@@ -18,14 +18,29 @@ for a Gaussian blur (sigma 1 px); the Gaussian is timed here too for scale.
 * CSBDeep's ``n2v`` 0.3.3 (``--n2v-python``; TensorFlow with tf-keras, ``TF_USE_LEGACY_KERAS=1``): its
   U-Net (``unet_n_depth=4, unet_n_first=64``) and its NumPy ``N2V_DataWrapper`` masking + ``train_on_batch``.
 
-Run: ``python benchmarks/n2v_speed.py --peer-python /work/peer-venv/bin/python --n2v-python
-/work/n2v-venv/bin/python``. Each peer side is this same file run with ``--worker careamics|n2v`` by
-the peer's interpreter, in a subprocess, on the same frames (a temporary .npy).
+Run: ``python benchmarks/n2v_speed.py [--peer-python /work/peer-venv/bin/python] [--n2v-python
+/work/n2v-venv/bin/python] [--limit limit.json]``. Each peer side is this same file run with ``--worker
+careamics|n2v`` by the peer's interpreter, in a subprocess, on the same frames (a temporary .npy). The peers are
+optional: those two paths are the defaults, and a peer whose interpreter is absent is skipped with a note
+(``--no-peers`` skips both), so the script always gives tfstem's own figures.
+
+**Fraction of the compute limit** (issue 18): multiply-adds done / (seconds x this machine's sustained 3x3
+convolution rate in the precision the side runs in; ``benchmarks/compute_limit.py``, measured in this process
+unless ``--limit`` gives its JSON). Prediction: the U-Net's MAC on the frame (:func:`tfstem.profiling.multiply_adds`
+of the deployable model at 512 x 512 x 2). Training: 3 x the forward MAC of a patch (forward, and a backward pass
+of about two forwards) per image. The peers' U-Nets use 3x3 kernels at the first level where ours (the paper's)
+uses 5x5, and CAREamics' is narrower at the bottom (22 M parameters against 31 M): CAREamics' MAC are counted in
+its worker by hooks on its PyTorch convolutions (on one patch, scaled to the frame), CSBDeep n2v's on our U-Net
+built with ``first_kernel_size=3``, the same depth and widths (31.4 M parameters against its 31.1 M: a close
+stand-in, not its graph). The peers run in float32; ours in the precision found from the outputs
+(``restore``'s default compared with ``precision="float32"``/``"bfloat16"`` where that option exists) and, for
+training, the core's Keras compute dtype.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -35,7 +50,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _limit  # noqa: E402  (this machine's compute limit, shared with the other speed benchmarks)
+
 ROOT = Path(__file__).resolve().parents[1]
+PEER_PYTHONS = {"careamics": "/work/peer-venv/bin/python", "n2v": "/work/n2v-venv/bin/python"}
 VIDEO = ROOT / "examples" / "data" / "n2v_dual_channel_video.npz"
 
 
@@ -80,6 +100,14 @@ def run_ours(frames, args):
                             list(frames))
     gauss_ms, _ = _median_ms(lambda x: baselines.gaussian(x, 1.0), list(frames))
 
+    precision = "float32"
+    if "precision" in inspect.signature(tfstem.restore).parameters:
+        # which precision the default call runs in: the explicit one whose output it matches (nearest)
+        outputs = {p: tfstem.restore(frames[0], model=model, jit_compile=args.xla, verbose=False, precision=p)
+                   for p in ("float32", "bfloat16")}
+        default = tfstem.restore(frames[0], model=model, jit_compile=args.xla, verbose=False)
+        precision = min(outputs, key=lambda p: float(np.max(np.abs(outputs[p] - default))))
+
     core = model.get_layer("n2v_unet_core")
     optimizer = __import__("keras").optimizers.Adam(1e-5)
     p, b = args.patch_size, args.batch_size
@@ -102,7 +130,26 @@ def run_ours(frames, args):
     seconds = time.perf_counter() - start
     return {"predict_ms": ms, "predict_ms_all": all_ms, "gaussian_ms": gauss_ms,
             "train_images_per_s": b * args.train_steps / seconds, "params": int(core.count_params()),
-            "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
+            "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU", "predict_precision": precision,
+            "train_precision": str(core.dtype_policy.compute_dtype)}
+
+
+def unet_mac(args, first_kernel_size):
+    """``(MAC of one [size, size, 2] frame, MAC of one [patch, patch, 2] patch)`` of a U-Net of this size."""
+    from tfstem.n2v.unet import build_n2v_unet
+
+    model = build_n2v_unet(channels=2, features=args.features, depth=args.depth, first_kernel_size=first_kernel_size)
+    return (_limit.useful_mac(model, args.size, args.size, 2),
+            _limit.useful_mac(model, args.patch_size, args.patch_size, 2))
+
+
+def add_fractions(side, limit, frame_mac, patch_mac):
+    """Add ``predict_fraction`` and ``train_fraction`` of the compute limit to one side's results."""
+    side["predict_fraction"] = _limit.fraction(frame_mac, side["predict_ms"] / 1000, limit,
+                                               side.get("predict_precision", "float32"))
+    # one training image: forward + backward ~ 3 forward passes of the patch
+    side["train_fraction"] = _limit.fraction(3 * patch_mac * side["train_images_per_s"], 1.0, limit,
+                                             side.get("train_precision", "float32"))
 
 
 def run_careamics(frames, args):
@@ -140,6 +187,7 @@ def run_careamics(frames, args):
             return net(x).numpy()
 
     ms, all_ms = _median_ms(predict, chw)
+    patch_mac = torch_mac(net, torch.zeros((1, 2, args.patch_size, args.patch_size)))
     net.train()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-5)
     normalised = (frames - frames.mean(axis=(1, 2), keepdims=True)) / frames.std(axis=(1, 2), keepdims=True)
@@ -162,8 +210,37 @@ def run_careamics(frames, args):
     import careamics
 
     return {"predict_ms": ms, "predict_ms_all": all_ms, "train_images_per_s": b * args.train_steps / seconds,
+            "patch_mac": patch_mac, "frame_mac": patch_mac * (args.size / args.patch_size) ** 2,
             "params": int(sum(p.numel() for p in net.parameters())), "threads": torch.get_num_threads(),
             "version": f"careamics {careamics.__version__}, torch {torch.__version__}"}
+
+
+def torch_mac(net, x):
+    """Multiply-adds of one forward of a PyTorch ``net`` on ``x``, counted by hooks on its convolutions and
+    linear layers (the formulas of :mod:`tfstem.profiling`)."""
+    import math
+
+    import torch
+
+    total, hooks = [0], []
+
+    def count(module, inputs, output):
+        kernel = math.prod(getattr(module, "kernel_size", (1,)))
+        if isinstance(module, torch.nn.modules.conv._ConvTransposeNd):
+            total[0] += inputs[0].numel() * kernel * module.out_channels // module.groups
+        elif isinstance(module, torch.nn.modules.conv._ConvNd):
+            total[0] += output.numel() * kernel * module.in_channels // module.groups
+        else:
+            total[0] += output.numel() * module.in_features
+
+    for module in net.modules():
+        if isinstance(module, (torch.nn.modules.conv._ConvNd, torch.nn.Linear)):
+            hooks.append(module.register_forward_hook(count))
+    with torch.inference_mode():
+        net(x)
+    for hook in hooks:
+        hook.remove()
+    return int(total[0])
 
 
 def run_n2v_package(frames, args):
@@ -236,9 +313,13 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=12, help="training batch (paper: 12)")
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--xla", action="store_true", help="jit_compile the tfstem functions")
-    parser.add_argument("--peer-python", default=None, help="python of a venv with careamics (e.g. /work/peer-venv/bin/python)")
-    parser.add_argument("--n2v-python", default=None,
-                        help="python of a venv with CSBDeep's n2v and tf-keras (run with TF_USE_LEGACY_KERAS=1)")
+    parser.add_argument("--peer-python", default=PEER_PYTHONS["careamics"],
+                        help="python of a venv with careamics (skipped with a note when absent)")
+    parser.add_argument("--n2v-python", default=PEER_PYTHONS["n2v"],
+                        help="python of a venv with CSBDeep's n2v and tf-keras (run with TF_USE_LEGACY_KERAS=1; "
+                             "skipped with a note when absent)")
+    parser.add_argument("--no-peers", action="store_true", help="time tfstem only")
+    parser.add_argument("--limit", default=None, help="JSON from compute_limit.py --json (else measured here)")
     parser.add_argument("--worker", choices=("careamics", "n2v"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--frames-file", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None, help="also write the results as JSON")
@@ -261,9 +342,13 @@ def main(argv=None):
         if args.json:
             Path(args.json).write_text(json.dumps(timing, indent=2))
         return 0
+    limit = _limit.load(args.limit)
     results = {"ours": run_ours(frames, args)}
     for peer, python in (("careamics", args.peer_python), ("n2v", args.n2v_python)):
-        if not python:
+        if args.no_peers or not python:
+            continue
+        if not Path(python).exists():
+            print(f"{peer}: skipped, no interpreter at {python} (--{'peer' if peer == 'careamics' else 'n2v'}-python)")
             continue
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "frames.npy"
@@ -278,6 +363,14 @@ def main(argv=None):
             else:
                 results[peer] = json.loads(done.stdout.strip().splitlines()[-1])
     ours = results["ours"]
+    frame_mac, patch_mac = unet_mac(args, 5)
+    add_fractions(ours, limit, frame_mac, patch_mac)
+    peer_frame_mac, peer_patch_mac = unet_mac(args, 3)
+    for name in ("careamics", "n2v"):
+        if name in results and "error" not in results[name]:
+            peer = results[name]  # CAREamics counts its own (hooks); n2v's U-Net: our stand-in
+            add_fractions(peer, limit, peer.get("frame_mac", peer_frame_mac), peer.get("patch_mac", peer_patch_mac))
+    print(_limit.describe(limit))
     print(f"{args.size}x{args.size} dual-channel frames, depth {args.depth}, {args.features} features, "
           f"{ours['device']}, {args.frames} frames (median), training batch {args.batch_size} of {args.patch_size}^2")
     peers = [(name, results[name]) for name in ("careamics", "n2v") if name in results]
@@ -293,6 +386,14 @@ def main(argv=None):
     row = f"| training, images/s | {ours['train_images_per_s']:.2f} | "
     row += " | ".join(f"{peer['train_images_per_s']:.2f} | {peer['train_images_per_s'] / ours['train_images_per_s']:.2f}"
                       for _, peer in peers)
+    print(row + " |")
+    row = f"| prediction, fraction of compute limit | {_limit.format_fraction(ours['predict_fraction'])} "
+    row += f"({ours['predict_precision']}) | "
+    row += " | ".join(f"{_limit.format_fraction(peer['predict_fraction'])} (float32) | " for _, peer in peers)
+    print(row + " |")
+    row = f"| training, fraction of compute limit | {_limit.format_fraction(ours['train_fraction'])} "
+    row += f"({ours['train_precision']}) | "
+    row += " | ".join(f"{_limit.format_fraction(peer['train_fraction'])} (float32) | " for _, peer in peers)
     print(row + " |")
     print(f"| parameters | {ours['params']:,} | " + " | ".join(f"{peer['params']:,} | " for _, peer in peers) + " |")
     for name, peer in peers:

@@ -55,7 +55,9 @@ class PadToMultiple(keras.layers.Layer):
         return tf.pad(x, paddings, mode="SYMMETRIC")
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], None, None, input_shape[3])
+        # known sizes stay known (tfstem.profiling counts the layers after this one at their padded size)
+        padded = [None if n is None else -(-n // self.multiple) * self.multiple for n in input_shape[1:3]]
+        return (input_shape[0], *padded, input_shape[3])
 
     def get_config(self):
         return {**super().get_config(), "multiple": self.multiple, "mode": self.mode}
