@@ -109,6 +109,12 @@ def run_ours(frames, args):
         precision = min(outputs, key=lambda p: float(np.max(np.abs(outputs[p] - default))))
 
     core = model.get_layer("n2v_unet_core")
+    # the training precision of the default preset on this machine (cpu preset: "auto"), or --train-precision
+    from tfstem.n2v.training import training_precision
+    from tfstem.precision import bfloat16_model
+
+    if training_precision(args.train_precision) == "bfloat16":
+        core = bfloat16_model(core)
     optimizer = __import__("keras").optimizers.Adam(1e-5)
     p, b = args.patch_size, args.batch_size
     patches = normalise_frames(frames)[:, :p, :p]
@@ -118,7 +124,7 @@ def run_ours(frames, args):
     def step(x, seed):
         masked, mask = mask_batch(x, seed, spacing=24, jitter=2, replacement="local_mean", radius=12)
         with tf.GradientTape() as tape:
-            loss = masked_mse(x, core(masked, training=True), mask)
+            loss = masked_mse(x, tf.cast(core(masked, training=True), tf.float32), mask)
         grads = tape.gradient(loss, core.trainable_variables)
         optimizer.apply_gradients(zip(grads, core.trainable_variables))
         return loss
@@ -312,6 +318,9 @@ def main(argv=None):
     parser.add_argument("--patch-size", type=int, default=64, help="training patch side")
     parser.add_argument("--batch-size", type=int, default=12, help="training batch (paper: 12)")
     parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--train-precision", choices=("auto", "float32", "bfloat16"), default="float32",
+                        help="our training step's arithmetic (every preset: float32; auto: bfloat16 where the "
+                             "hardware has it)")
     parser.add_argument("--xla", action="store_true", help="jit_compile the tfstem functions")
     parser.add_argument("--peer-python", default=PEER_PYTHONS["careamics"],
                         help="python of a venv with careamics (skipped with a note when absent)")
