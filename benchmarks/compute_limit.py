@@ -22,13 +22,11 @@ the rates themselves right before their timings. Measure on an idle machine: the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# _limit (benchmarks/_limit.py) is found because Python puts a script's own folder first on its path
 
 import _limit  # noqa: E402
 
@@ -40,11 +38,16 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timed samples per shape (median)")
     parser.add_argument("--json", default=None, help="write the measurement here (read by --limit of the others)")
     parser.add_argument("--limit", default=None, help="read a measurement instead of timing (tables only)")
+    parser.add_argument("--force", action="store_true", help="replace an existing --json file")
     args = parser.parse_args(argv)
+    from tfstem.outputs import check_new_file, write_json
+
+    if args.json:
+        check_new_file(args.json, force=args.force, what="--json")  # before the minute of timing
 
     limit = _limit.load(args.limit, repeats=args.repeats)
     if args.json:
-        Path(args.json).write_text(json.dumps(limit, indent=2))
+        write_json(args.json, limit, force=args.force)
     load = limit.get("load_average")
     print(f"TensorFlow {limit['tensorflow']}, {limit['threads']} threads, measured {limit['measured']}"
           + (f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else "")

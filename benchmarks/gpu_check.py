@@ -70,6 +70,8 @@ def main(argv=None):
             rows.append((name, "not started (budget spent)", 0.0))
             continue
         argv_ = [a.format(out=out) for a in command]
+        if name == "compute_limit" and args.force:
+            argv_.append("--force")
         full = [sys.executable, *argv_] if argv_[0] == "-c" else [sys.executable, str(HERE / argv_[0]), *argv_[1:]]
         begin = time.monotonic()
         try:

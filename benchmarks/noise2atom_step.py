@@ -32,10 +32,9 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# _limit (benchmarks/_limit.py) is found because Python puts a script's own folder first on its path
 
 import _limit  # noqa: E402  (this machine's compute limit, shared with the other speed benchmarks)
 

@@ -50,11 +50,10 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"  # tk-r-em's SavedModels need Keras 2; our code uses `import keras` (3)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# _limit (benchmarks/_limit.py) is found because Python puts a script's own folder first on its path
 
 import numpy as np  # noqa: E402
 
