@@ -14,7 +14,6 @@ which favours those baselines (an oracle choice).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -166,7 +165,8 @@ def main(argv=None):
     if args.json:  # atomic: a temporary name, then a rename
         target = Path(args.json)
         partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(json.dumps(rows, indent=2))
+        from tfstem.outputs import write_json
+        write_json(partial, rows, force=True)  # the partial rows of this run, replaced atomically after each
         os.replace(partial, target)
     return 0
 

@@ -19,7 +19,6 @@ Run: ``python examples/train_n2v_stem.py -o RUN --channels both --steps 267`` th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -90,7 +89,8 @@ def main(argv=None):
         report["former_euclidean"] = former_rows
         print("\nformer settings, N-RMSE normalization 'euclidean'")
         print(markdown(former_rows))
-    (args.run / "quality.json").write_text(json.dumps(report, indent=2))
+    from tfstem.outputs import write_json
+    write_json(args.run / "quality.json", report, force=True)  # derived from the run folder: rescoring replaces it
     return 0
 
 

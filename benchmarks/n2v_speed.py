@@ -332,6 +332,7 @@ def main(argv=None):
     parser.add_argument("--worker", choices=("careamics", "n2v"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--frames-file", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None, help="also write the results as JSON")
+    parser.add_argument("--force", action="store_true", help="replace an existing --json file")
     parser.add_argument("--mono-vs-dual", nargs=3, metavar=("DUAL", "ADF", "BF"), default=None,
                         help="time three trained .keras models (dual, ADF-only, BF-only) on the frames instead")
     args = parser.parse_args(argv)
@@ -349,7 +350,8 @@ def main(argv=None):
               f"ADF model {timing['adf_ms']:.0f} ms + BF model {timing['bf_ms']:.0f} ms = {timing['mono_pair_ms']:.0f} ms "
               f"(dual/mono pair {timing['dual_ms'] / timing['mono_pair_ms']:.2f})")
         if args.json:
-            Path(args.json).write_text(json.dumps(timing, indent=2))
+            from tfstem.outputs import write_json
+            write_json(args.json, timing, force=args.force)
         return 0
     limit = _limit.load(args.limit)
     results = {"ours": run_ours(frames, args)}
@@ -410,7 +412,8 @@ def main(argv=None):
     print(f"Gaussian blur (sigma 1 px, both channels): {ours['gaussian_ms']:.0f} ms per frame; "
           f"paper: N2V 22-23 ms, Gaussian 11 ms per 512x512 dual frame on an RTX A5000")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        from tfstem.outputs import write_json
+        write_json(args.json, results, force=args.force)
     return 0
 
 

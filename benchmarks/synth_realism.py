@@ -153,7 +153,8 @@ def main(argv=None):
                 "ours_matched_input_psnr": [round(float(v), 3) for v in mi],
                 "tk_test_matched_input_psnr": [round(float(v), 3) for v in t_in],
             }
-            json_path.write_text(json.dumps(results, indent=2))
+            from tfstem.outputs import write_json
+            write_json(json_path, results, force=True)  # accumulates over runs (module notes): replaced atomically
             print(f"{modality}: {len(pi)} pairs, gain so far {po.mean() - pi.mean():+.2f} dB, generation "
                   f"{t_gen:.0f} s, network {t_net:.0f} s ({t_net / len(pi):.1f} s per image)", flush=True)
 

@@ -67,6 +67,7 @@ def main(argv=None):
     parser.add_argument("--mixed-precision", default="float32",
                         choices=("float32", "mixed_float16", "mixed_bfloat16"))
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--force", action="store_true", help="replace an existing --json file")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -123,8 +124,8 @@ def main(argv=None):
           f"{100 * measured_wait:.1f} % |")
     print(json.dumps(figures))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
+        from tfstem.outputs import write_json
+        write_json(args.json, figures, force=args.force)
     return 0
 
 
