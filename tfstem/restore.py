@@ -20,6 +20,7 @@ receive the intensities unchanged, as float32.
 
 from __future__ import annotations
 
+import threading
 import weakref
 
 import numpy as np
@@ -55,6 +56,12 @@ PROGRESS_PIXELS = 512 * 512
 XLA_FASTER = {("pooling_unet", "float32", "gpu"): True, ("pooling_unet", "bfloat16", "gpu"): True}
 
 _COMPILED = weakref.WeakKeyDictionary()
+
+#: One network call at a time per process. TensorFlow 2.21's oneDNN kernels are not safe when one traced
+#: model runs in several threads at once (dask threads calling ``restore``): :mod:`tfstem.lazy` saw a
+#: segmentation fault, and a threaded test saw one block of frames come back as garbage (values ~1e24). A
+#: single call already uses every core (intra-op threads), so serialising costs nothing on a CPU.
+NETWORK_LOCK = threading.RLock()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -237,7 +244,8 @@ def predictor(model, jit_compile, precision="float32"):
     function = cache[key]
 
     def run(batch):
-        return np.asarray(function(tf.constant(batch)), dtype=np.float32)
+        with NETWORK_LOCK:
+            return np.array(function(tf.constant(batch)), dtype=np.float32)
 
     run.function = function
     return run
