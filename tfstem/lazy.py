@@ -62,10 +62,8 @@ _MODELS_LOCK = threading.Lock()
 #: keras.Model objects already saved for workers: model -> reference (path of the temporary .keras file).
 _SAVED = weakref.WeakKeyDictionary()
 _TEMPORARY_DIR = None
-#: One network call at a time per process: TensorFlow 2.21 crashed (segmentation fault) when two dask threads
-#: called one traced model at once; a single call already uses every core (intra-op threads), so threads
-#: still overlap reading, standardisation and blending with it.
-_NETWORK_LOCK = threading.Lock()
+# One network call at a time per process: tfstem.restore.predictor holds tfstem.restore.NETWORK_LOCK around each
+# call, so threads still overlap reading, standardisation and blending with it.
 
 
 def _import_dask():
@@ -199,8 +197,7 @@ def _restore_whole_frames(block, reference, options, block_info=None):
 
     model = cached_model(reference)
     try:
-        with _NETWORK_LOCK:
-            return restore(block, model=model, verbose=False, **options)
+        return restore(block, model=model, verbose=False, **options)
     except ValueError as error:
         raise ValueError(f"{_frame_range(block_info)}: {error}") from None
 
@@ -245,8 +242,7 @@ def _restore_split_tiles(region, indices, mean, peak, rms, *, reference, plan):
     predict = predictor(model, plan["jit_compile"], plan["precision"])
 
     def run(batch):
-        with _NETWORK_LOCK:
-            return predict(batch)
+        return predict(batch)
 
     tile_h, tile_w = plan["tile"]
     top, left, height, width = plan["crop"]
