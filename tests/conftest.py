@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests run on the CPU (CI has no GPU)
+os.environ["TFSTEM_RUNTIME"] = "tensorflow"  # the CLI tests check TensorFlow's path; tests/test_ready.py checks the ready copies
 
 import signal  # noqa: E402
 

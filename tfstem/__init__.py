@@ -35,7 +35,7 @@ _LAZY_ATTRIBUTES = {
 }
 _LAZY_MODULES = {
     "baselines", "cli", "config", "export", "io", "layers", "metrics", "ops", "registry", "synth", "training",
-    "r_em", "noise2atom", "n2v", "outputs", "lazy", "hyperspy", "profiling",
+    "r_em", "noise2atom", "n2v", "outputs", "lazy", "hyperspy", "profiling", "ready", "precision",
 }
 
 

@@ -58,6 +58,11 @@ def _add_restore(subparsers):
                         "(AMX/AVX-512-BF16 CPUs, GPUs of compute capability >= 8.0) but agrees with float32 less "
                         "closely; auto (default) picks what benchmarks/precision_agreement.py found exact enough "
                         "for the model (see tfstem.restore)")
+    p.add_argument("--runtime", choices=("auto", "tensorflow", "litert"), default=None,
+                   help="what runs the network (default: $TFSTEM_RUNTIME, else auto): auto uses a ready-to-run LiteRT copy of the model where it "
+                        "applies (float32, no GPU, ai-edge-litert installed; made once per model, then starts in "
+                        "well under a second without importing TensorFlow), else TensorFlow; litert insists on the "
+                        "copy; tensorflow never uses it (see tfstem.ready)")
     p.add_argument("--channels-axis", type=int, default=None,
                    help="axis of the input that holds channels (e.g. 1 for a TCYX hyperstack); moved last")
     p.add_argument("--format", choices=("tif", "npy", "npz", "h5", "mrc", "emd", "hspy", "zarr"), default=None,
@@ -126,10 +131,9 @@ def _run_restore(args):
     from tfstem import io as tio
 
     targets = _check_restore_plan(args)
-    from tfstem.registry import load_model
     from tfstem.restore import restore
 
-    model = load_model() if args.model is None else load_model(args.model)
+    model = _restore_model(args)
     for source, target in zip(args.inputs, targets):
         image = tio.read_image(source, channels_axis=args.channels_axis)
         # the metadata is known only now: refuse e.g. an .mrc output for an image without a length unit
@@ -141,6 +145,22 @@ def _run_restore(args):
         tio.write_image(target, restored, pixel_size=image.pixel_size, unit=image.unit, force=args.force)
         print(f"{source} -> {target}")
     return 0
+
+
+def _restore_model(args):
+    """The network ``tfstem restore`` runs: a ready (LiteRT) copy where ``--runtime`` allows it, else the Keras model."""
+    from tfstem.ready import ReadyModelError, choose_runtime, default_runtime
+
+    try:
+        ready = choose_runtime(args.model, precision=args.precision, runtime=args.runtime or default_runtime(),
+                               announce=lambda line: print(line, file=sys.stderr))
+    except ReadyModelError as error:
+        raise UserError(f"--runtime litert: {error}") from None
+    if ready is not None:
+        return ready
+    from tfstem.registry import load_model
+
+    return load_model(args.model)
 
 
 def _is_zarr(path) -> bool:
@@ -197,6 +217,9 @@ def _run_restore_lazy(args):
     from tfstem import lazy_io
     from tfstem.lazy import restore_dask
 
+    if args.runtime == "litert":  # an explicit choice: $TFSTEM_RUNTIME=litert still streams with TensorFlow
+        raise UserError("--runtime litert restores whole files in memory; streaming (--lazy, --scheduler, .zarr, inputs "
+                        "over 1 GiB) runs TensorFlow: drop --runtime litert")
     targets = _check_lazy_plan(args)
     client = _dask_client(args.scheduler) if args.scheduler else None
     try:

@@ -47,12 +47,14 @@ class PadToMultiple(keras.layers.Layer):
         paddings = [[0, 0], [0, pad_h], [0, pad_w], [0, 0]]
         if self.mode == "mean":
             mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-            return tf.pad(x - mean, paddings) + mean
-        if self.mode == "zero":
-            return tf.pad(x, paddings)
-        if self.mode == "reflect":
-            return _reflect_pad_any_size(x, pad_h, pad_w)
-        return tf.pad(x, paddings, mode="SYMMETRIC")
+            padded = tf.pad(x - mean, paddings) + mean
+        elif self.mode == "zero":
+            padded = tf.pad(x, paddings)
+        elif self.mode == "reflect":
+            padded = _reflect_pad_any_size(x, pad_h, pad_w)
+        else:
+            padded = tf.pad(x, paddings, mode="SYMMETRIC")
+        return _keep_channels(padded, x.shape[-1])
 
     def compute_output_shape(self, input_shape):
         # known sizes stay known (tfstem.profiling counts the layers after this one at their padded size)
@@ -61,6 +63,19 @@ class PadToMultiple(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "multiple": self.multiple, "mode": self.mode}
+
+
+def _keep_channels(padded, channels):
+    """``padded`` with its channel count known again, when ``channels`` is known.
+
+    A pad by computed amounts leaves every axis unknown to the graph converters (``tf.lite``'s MLIR shape
+    inference), which then cannot lower the next convolution; a reshape to ``[N, H', W', channels]`` (no
+    data moved) restores what is known.
+    """
+    if channels is None:
+        return padded
+    shape = tf.shape(padded)
+    return tf.reshape(padded, tf.stack([shape[0], shape[1], shape[2], int(channels)]))
 
 
 def _reflect_pad_any_size(x, pad_h, pad_w):
