@@ -289,13 +289,11 @@ def _describe(model, name: str) -> dict:
     }
 
 
-def _write_ready(key: str, flat: bytes | None, info: dict) -> None:
-    from tfstem.outputs import atomic_file, write_json
+def _write_record(key: str, info: dict) -> None:
+    """Write the sidecar JSON of ``key`` atomically (a cache entry: replaced, never user data)."""
+    from tfstem.outputs import write_json
 
-    flatbuffer, sidecar = ready_files(key)
-    if flat is not None:
-        with atomic_file(flatbuffer, force=True) as tmp:  # a cache entry: replaced, never user data
-            tmp.write_bytes(flat)
+    _, sidecar = ready_files(key)
     write_json(sidecar, {**info, "key": key}, force=True)
 
 
@@ -334,18 +332,23 @@ def prepare(model=None, *, force: bool = False) -> ReadyModel:
     except Exception as error:  # the converter's own errors are long MLIR dumps: keep the gist
         reason = (f"{name}: LiteRT cannot run this network with its built-in float32 operations "
                   f"({type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}); TensorFlow runs it.")
-        _write_ready(key, None, {**info, "unsupported": reason})
+        _write_record(key, {**info, "unsupported": reason})
         raise ReadyModelError(reason) from None
+    from tfstem.outputs import atomic_file
+
     flatbuffer, _ = ready_files(key)
-    _write_ready(key, flat, {**info, "agreement": float("nan"), "checking": True})
-    agreement = _agreement(network, flatbuffer, info)
-    if not agreement <= AGREEMENT:
-        reason = (f"{name}: the LiteRT copy differs from TensorFlow by {agreement:.2e} of the data range on the "
-                  f"check frame (accepted: {AGREEMENT:.0e}); TensorFlow runs it.")
-        flatbuffer.unlink(missing_ok=True)
-        _write_ready(key, None, {**info, "unsupported": reason})
-        raise ReadyModelError(reason)
-    _write_ready(key, None, {**info, "agreement": agreement})
+    try:
+        with atomic_file(flatbuffer, force=True) as tmp:  # checked under its temporary name: never served unchecked
+            tmp.write_bytes(flat)
+            agreement = _agreement(network, tmp, info)
+            if not agreement <= AGREEMENT:
+                raise ReadyModelError(
+                    f"{name}: the LiteRT copy differs from TensorFlow by {agreement:.2e} of the data range on the "
+                    f"check frame (accepted: {AGREEMENT:.0e}); TensorFlow runs it.")
+    except ReadyModelError as error:
+        _write_record(key, {**info, "unsupported": str(error)})
+        raise
+    _write_record(key, {**info, "agreement": agreement})
     return ReadyModel(flatbuffer, {**info, "agreement": agreement})
 
 
