@@ -12,7 +12,11 @@ from tfstem.r_em import authors  # noqa: E402
 from tfstem.registry import list_models, load_model  # noqa: E402
 
 MODELS = list(r_em.R_EM_MODELS)
-N_IMAGES = 8
+# 2 frames per model (of the 8 hrstem/5 hrtem frames tk-r-em ships): the check is a max-abs error that must hold
+# on every frame, so 2 still fail on any port mistake (a wrong weight, layer order or padding changes every frame);
+# 8 frames of all six models cost ~4 min of the suite's 15 (each model runs on a CPU at 256x256, twice: ours and
+# the authors' predict), 2 cost a quarter of that.
+N_IMAGES = 2
 HRTEM_CROP = 256  # tk-r-em 1.0.4 ships 5 noisy 768x768 hrtem frames: their central 256x256 crops are used
 
 
