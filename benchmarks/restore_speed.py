@@ -20,6 +20,8 @@ Methods (``--methods``):
 * ``float32`` / ``bfloat16``: ``tfstem.restore(..., precision=...)``, only where ``restore`` has that option
   (skipped, with a note, before it exists);
 * ``xla``: ``tfstem.restore(..., jit_compile=True)`` (not in the default set);
+* ``litert``: ``tfstem.restore(x, model=tfstem.ready.prepare(name))``, the ready LiteRT copy that
+  ``tfstem restore`` runs by default on a CPU (float32; its first call allocates for the shape);
 * ``predict``: tk-r-em's ``predict(x)`` (its default batch size, 16: a whole 8-frame stack in one call;
   ``--their-batch-size`` lowers it where memory is short, e.g. 8 frames of 1024² on a 23 GB machine);
 * ``patch``: tk-r-em's ``predict_patch_based(x, patch_size=256, stride=128)``, its README's settings, frame by frame
@@ -59,13 +61,14 @@ import numpy as np  # noqa: E402
 
 import _limit  # noqa: E402
 
-METHODS = ("default", "float32", "bfloat16", "xla", "predict", "patch")
-DEFAULT_METHODS = ("default", "float32", "bfloat16", "predict", "patch")
+METHODS = ("default", "float32", "bfloat16", "xla", "litert", "predict", "patch")
+DEFAULT_METHODS = ("default", "float32", "bfloat16", "litert", "predict", "patch")
 LABELS = {
     "default": "tfstem.restore (default)",
     "float32": 'tfstem.restore (precision="float32")',
     "bfloat16": 'tfstem.restore (precision="bfloat16")',
     "xla": "tfstem.restore (jit_compile=True)",
+    "litert": "tfstem.restore (ready LiteRT copy)",
     "predict": "tk_r_em predict",
     "patch": "tk_r_em predict_patch_based(256,128)",
 }
@@ -117,6 +120,14 @@ def make_call(method, stack, model_name, ours, their_batch_size=16):
             return tfstem.restore(x, model=model, verbose=False, **kwargs)
 
         return (lambda: fresh_copy(ours)), call
+
+    if method == "litert":
+        from tfstem.ready import prepare as ready_copy
+
+        def call(model):
+            return tfstem.restore(x, model=model, verbose=False)
+
+        return (lambda: ready_copy(f"r_em/{model_name}")), call
 
     import tk_r_em
 

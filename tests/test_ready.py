@@ -134,6 +134,9 @@ def test_runtime_choice(prepared, tiny_file, monkeypatch):
     assert ready.choose_runtime(tiny_file, precision="bfloat16") is None
     with pytest.raises(ValueError, match="runtime must be one of"):
         ready.choose_runtime(tiny_file, runtime="tflite")
+    assert isinstance(ready.choose_runtime(tiny_file, values=ready.READY_MAX_VALUES), ready.ReadyModel)
+    assert ready.choose_runtime(tiny_file, values=ready.READY_MAX_VALUES + 1) is None  # large job: TensorFlow
+    assert isinstance(ready.choose_runtime(tiny_file, values=10**9, runtime="litert"), ready.ReadyModel)
     monkeypatch.setattr(ready, "gpu_visible", lambda: True)  # a GPU: TensorFlow uses it
     assert ready.choose_runtime(tiny_file) is None
     monkeypatch.setenv("TFSTEM_RUNTIME", "fast")
@@ -184,6 +187,10 @@ def test_command_line_makes_the_copy_once_then_starts_without_tensorflow(tiny_fi
     a, b, c = (tifffile.imread(tmp_path / f"{n}.tif") for n in "abc")
     np.testing.assert_array_equal(a, b)  # the first run already used the copy it made
     assert np.abs(a - c).max() <= ready.AGREEMENT * float(c.max() - c.min())
+    tifffile.imwrite(tmp_path / "big.tif", _noisy((2, 1024, 520)))  # > 1 megapixel in all: TensorFlow is faster
+    big = _cli(["restore", str(tmp_path / "big.tif"), "--model", str(tiny_file), "--quiet", "-o",
+                str(tmp_path / "big_out.tif")], folder)
+    assert big.returncode == 0 and "tensorflow imported: True" in big.stdout, big.stderr[-2000:]
     refused = _cli(common + ["-o", str(tmp_path / "e.tif"), "--runtime", "litert", "--precision", "bfloat16"], folder)
     assert refused.returncode == 2 and "float32 only" in refused.stderr
     streamed = _cli(common + ["-o", str(tmp_path / "f.zarr"), "--runtime", "litert"], folder)

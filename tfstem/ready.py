@@ -1,24 +1,27 @@
 """Ready-to-run copies of restoration models: a fast start for ``tfstem restore`` without TensorFlow.
 
-A fresh ``tfstem restore`` process spends ~3 s importing TensorFlow and ~3 s building the 306-layer CGRDN and
-loading its weights before ~0.8 s of arithmetic on a 256 x 256 frame (``benchmarks/restore_startup.py``). A
-LiteRT (TensorFlow Lite) copy of the same network, with its weights, is one file that the ``ai-edge-litert``
-runtime maps and runs in a fraction of a second, with XNNPACK float32 kernels as fast as TensorFlow's oneDNN
-ones on a CPU. :func:`prepare` makes that copy once per model and machine (it needs TensorFlow, ~10 s), checks
-it against the TensorFlow model, and caches it under :func:`tfstem.paths.cache_dir`/``ready``;
-:func:`load_ready` opens it without importing TensorFlow.
+A fresh ``tfstem restore`` process spends ~2.7 s importing TensorFlow, ~1.5 s loading the 306-layer CGRDN and
+~1 s tracing it before ~0.8 s of arithmetic on a 256 x 256 frame: 7.1 s in all (``benchmarks/restore_startup.py``,
+2 cores). A LiteRT (TensorFlow Lite) copy of the same network, with its weights, is one file that the
+``ai-edge-litert`` runtime opens in 0.03 s without TensorFlow: the same command takes 1.5 s. Its XNNPACK float32
+kernels are slower than TensorFlow's oneDNN ones, though (1.1 s against 0.8 s per 256 x 256 frame, 1.4x at
+1024 x 1024), so the copy pays off only for small jobs (:data:`READY_MAX_VALUES`). :func:`prepare` makes the copy
+once per model and machine (it needs TensorFlow, ~10-20 s), checks it against the TensorFlow model, and caches
+it under :func:`tfstem.paths.cache_dir`/``ready``; :func:`load_ready` opens it without importing TensorFlow.
 
 Agreement: the copy runs the same float32 network with other kernels, so its output differs from
-TensorFlow's by rounding only: for r_em/hrstem at most 4.2e-5 of the output's data range (mean 4.5e-6),
-which is within TensorFlow's own spread between equally valid kernels (the same frame in a batch of two:
-1.5e-5; XLA: 5.4e-5; oneDNN off: 6.3e-5). A copy is kept only if it agrees with TensorFlow to
-:data:`AGREEMENT` (1e-4 of the data range, the criterion the port meets against the authors' own outputs)
-on a check frame; the measured figure is stored beside it.
+TensorFlow's by rounding only: on tk-r-em's six test sets by 1.5e-6 to 1.4e-5 of the output's range (130-144 dB
+PSNR, PSNR against the clean targets unchanged to 1e-5 dB; ``benchmarks/ready_agreement.py``), the size of
+TensorFlow's own spread between equally valid kernels (the same frame in a batch of two: 1.1-1.5e-5; XLA: 2.7-5.4e-5;
+oneDNN off: 2.7-6.3e-5). On a frame of pure noise, which the network returns almost flat, it reaches 1.3e-4 of
+that small range (2e-5 of the input's std). A copy is kept only if it agrees with TensorFlow to
+:data:`AGREEMENT` (1e-4 of the data range, the criterion the port meets against the authors' own outputs) on a
+check frame; the measured figure is stored beside it.
 
 Scope: float32 only (a model whose "auto" precision is bfloat16 on this machine keeps TensorFlow, which is
 faster there), CPU only (where a GPU is visible TensorFlow uses it), ``.keras`` models and registry names
-(not a bare SavedModel). ``tfstem restore`` uses a ready copy by default where these hold
-(``--runtime auto``); :func:`tfstem.restore` takes one as ``model=load_ready(name)``.
+(not a bare SavedModel), whole files in memory (streaming runs TensorFlow). ``tfstem restore`` uses a ready copy
+by default where these hold (``--runtime auto``); :func:`tfstem.restore` takes one as ``model=load_ready(name)``.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RUNTIMES", "RUNTIME_VARIABLE", "default_runtime", "AGREEMENT", "ReadyModel", "ReadyModelError", "Standardisation", "litert_available",
-           "gpu_visible", "source_key", "ready_files", "load_ready", "prepare", "choose_runtime"]
+__all__ = ["RUNTIMES", "RUNTIME_VARIABLE", "default_runtime", "AGREEMENT", "READY_MAX_VALUES", "ReadyModel",
+           "ReadyModelError", "Standardisation", "litert_available", "gpu_visible", "source_key", "ready_files", "load_ready", "prepare", "choose_runtime"]
 
 #: ``runtime`` values of ``tfstem restore``: "auto" (a ready copy where it applies, else TensorFlow),
 #: "tensorflow", "litert" (a ready copy or an error that says why not).
@@ -376,12 +379,21 @@ def default_runtime() -> str:
     return value
 
 
-def choose_runtime(model=None, *, precision: str = "auto", runtime: str = "auto", announce=None):
+#: ``runtime="auto"`` uses a ready copy only for jobs of at most this many values (pixels x channels, all frames):
+#: it saves ~5.6 s of start-up per command but computes each frame ~1.4x slower than TensorFlow (r_em/hrstem, 2
+#: cores, 2026-12-03: 1.10 / 4.78 / 20.5 s against 0.81 / 3.46 / 14.2 s at 256² / 512² / 1024²;
+#: ``benchmarks/restore_speed.py --methods float32 litert``), so the two break even near one megapixel.
+READY_MAX_VALUES = 1024 * 1024
+
+
+def choose_runtime(model=None, *, precision: str = "auto", runtime: str = "auto", values: int | None = None,
+                   announce=None):
     """The ready copy ``tfstem restore`` should use for ``model``, or None for TensorFlow.
 
     ``runtime``: "tensorflow" -> None; "litert" -> a ready copy (made now if needed) or ``ReadyModelError``;
     "auto" -> a ready copy where it applies (LiteRT installed, no GPU visible, ``precision`` float32 or
-    "auto" meaning float32 for the model, a registry name or ``.keras`` file), made now on first use with
+    "auto" meaning float32 for the model, a registry name or ``.keras`` file, ``values`` (pixels x channels the
+    job restores, when known) at most :data:`READY_MAX_VALUES`), made now on first use with
     one line to ``announce``; None where it does not apply or cannot be made (the reason is announced once,
     then cached).
     """
@@ -394,7 +406,7 @@ def choose_runtime(model=None, *, precision: str = "auto", runtime: str = "auto"
     try:
         if precision == "bfloat16":
             raise ReadyModelError("a ready copy runs float32 only; --precision bfloat16 needs --runtime tensorflow")
-        if not strict and gpu_visible():
+        if not strict and (gpu_visible() or (values is not None and values > READY_MAX_VALUES)):
             return None
         if not litert_available():
             if strict:
