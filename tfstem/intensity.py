@@ -14,7 +14,16 @@ import numpy as np
 
 from tfstem.io.series import FLOAT32_MAX
 
-__all__ = ["standardise_frames", "destandardise_into", "check_restored", "FLOAT32_MAX"]
+__all__ = ["network_input_std", "standardise_frames", "destandardise_into", "check_restored", "FLOAT32_MAX"]
+
+
+def network_input_std(std_floor: float, std_multiplier: float) -> float:
+    """The std :func:`standardise_frames` maps frames to for a network that standardises with this floor and multiplier.
+
+    1, or 10x the level where the network's own floor (``std_multiplier * std >= std_floor``) would bite:
+    a padded or flat-ish image stays far above the floor.
+    """
+    return max(1.0, 10.0 * std_floor / std_multiplier)
 
 
 def standardise_frames(frames: np.ndarray, target_std: float):

@@ -355,6 +355,7 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
     da = _import_dask()
     from dask.base import tokenize
 
+    from tfstem.intensity import network_input_std
     from tfstem.options import integer_option, optional_bool
     from tfstem.restore import AUTO_TILE_SIZE, AUTO_WHOLE_FRAME_PIXELS, MIN_TILE_SIZE, model_channels, \
         standardisation_layer
@@ -407,7 +408,7 @@ def restore_dask(x, *, model=None, tile_size=None, tile_overlap=None, batch_size
         statistics = frame_statistics(frames) if layer is not None else (None, None, None)
         plan = dict(batch_size=batch_size or (8 if effective_tile <= 256 else 4), jit_compile=jit_compile,
                     precision=precision,
-                    target_std=max(1.0, 10.0 * layer.std_floor / layer.std_multiplier) if layer else 1.0,
+                    target_std=network_input_std(layer.std_floor, layer.std_multiplier) if layer else 1.0,
                     tile=(min(effective_tile, height), min(effective_tile, width)))
         indices = da.arange(frames.shape[0], chunks=(frames.chunks[0],))
         ys = tile_starts(height, plan["tile"][0], overlap)

@@ -77,6 +77,11 @@ def litert_available() -> bool:
     return importlib.util.find_spec("ai_edge_litert") is not None
 
 
+def _require_litert() -> None:
+    if not litert_available():
+        raise ReadyModelError(f"the LiteRT runtime is not installed: {_LITERT_HINT}")
+
+
 def gpu_visible() -> bool:
     """Whether an NVIDIA GPU is visible to this process (``/dev/nvidia0``...), found without TensorFlow.
 
@@ -168,8 +173,7 @@ class ReadyModel:
     runtime = "litert"
 
     def __init__(self, path: Path, info: dict, *, threads: int | None = None):
-        if not litert_available():
-            raise ReadyModelError(f"the LiteRT runtime is not installed: {_LITERT_HINT}")
+        _require_litert()
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
@@ -218,14 +222,17 @@ def load_ready(model=None) -> ReadyModel | None:
     ReadyModelError
         The LiteRT runtime is not installed, or ``model`` cannot have a ready copy (see :func:`source_key`).
     """
-    if not litert_available():
-        raise ReadyModelError(f"the LiteRT runtime is not installed: {_LITERT_HINT}")
-    key = source_key(model)
+    _require_litert()
+    return _open(source_key(model))[1]
+
+
+def _open(key: str) -> tuple[dict | None, ReadyModel | None]:
+    """``(sidecar record or None, the ready copy or None)`` cached for ``key``."""
     info = _read_sidecar(key)
     flatbuffer, _ = ready_files(key)
     if info is None or info.get("unsupported") or not flatbuffer.is_file():
-        return None
-    return ReadyModel(flatbuffer, info)
+        return info, None
+    return info, ReadyModel(flatbuffer, info)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -267,12 +274,12 @@ def _convert(model) -> bytes:
 
 def _agreement(model, flatbuffer: Path, info: dict) -> float:
     """``max |ready - tensorflow| / range(tensorflow)`` on the check frame, standardised as ``restore`` does."""
-    from tfstem.intensity import standardise_frames
+    from tfstem.intensity import network_input_std, standardise_frames
 
     frame = _check_frame(info["input_channels"])
     std = info["standardisation"]
     if std is not None:
-        frame, _, _ = standardise_frames(frame, max(1.0, 10.0 * std["std_floor"] / std["std_multiplier"]))
+        frame, _, _ = standardise_frames(frame, network_input_std(std["std_floor"], std["std_multiplier"]))
     expected = np.asarray(model(frame, training=False), dtype=np.float32)
     got = ReadyModel(flatbuffer, {**info, "agreement": float("nan")})(frame)
     span = float(expected.max() - expected.min()) or 1.0
@@ -313,14 +320,12 @@ def prepare(model=None, *, force: bool = False) -> ReadyModel:
         No LiteRT runtime; a SavedModel or a model that is not a functional Keras model; an operation LiteRT
         has no float32 kernel for; disagreement beyond :data:`AGREEMENT` (the message gives the figure).
     """
-    if not litert_available():
-        raise ReadyModelError(f"the LiteRT runtime is not installed: {_LITERT_HINT}")
+    _require_litert()
     key = source_key(model)
-    info = _read_sidecar(key)
-    if info is not None and not force:
-        if info.get("unsupported"):
+    if not force:
+        info, ready = _open(key)
+        if info is not None and info.get("unsupported"):
             raise ReadyModelError(info["unsupported"])
-        ready = load_ready(model)
         if ready is not None:
             return ready
     from tfstem.registry import DEFAULT_MODEL, load_model
@@ -410,15 +415,13 @@ def choose_runtime(model=None, *, precision: str = "auto", runtime: str = "auto"
             return None
         if not litert_available():
             if strict:
-                raise ReadyModelError(f"the LiteRT runtime is not installed: {_LITERT_HINT}")
+                _require_litert()
             return None
-        key = source_key(model)
-        info = _read_sidecar(key)
+        info, ready = _open(source_key(model))
         if info is not None and info.get("unsupported"):
             if strict:
                 raise ReadyModelError(info["unsupported"])
             return None
-        ready = load_ready(model)
         if ready is None:
             name = "the default model" if model is None else str(model)
             say(f"tfstem: making a ready-to-run copy of {name} for fast start-up (once per model, ~10-20 s; "
